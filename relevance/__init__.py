@@ -1,0 +1,1 @@
+"""The contract shared by training and serving: labels, prompts, parsing, scoring, manifests, engines."""
