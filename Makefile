@@ -1,0 +1,31 @@
+# The two commands a newcomer runs: `make serve` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install prepare serve test lint bench clean
+
+install:
+	@bash scripts/install.sh
+
+prepare: install
+	@$(PY) -m taosr1.cli prepare
+
+serve: prepare
+	@$(PY) -m taosr1.cli serve
+
+test: install
+	@$(PY) -m ruff check .
+	@$(PY) -m pytest -q
+
+lint: install
+	@$(PY) -m ruff check .
+	@$(PY) -m ruff format --check . || true
+
+bench: prepare
+	@$(PY) bench/relevance_vs_naive.py
+
+clean:
+	rm -rf var/ .pytest_cache .ruff_cache

@@ -1,0 +1,185 @@
+"""The transformers engine: label scores from one batched prefill, on CPU or GPU.
+
+Scoring computes the decoder's hidden state at each prompt's last position and multiplies
+it by the output-head rows of the label tokens only (4 rows, not the 49k-vocabulary head).
+With prefix sharing on, a group's shared prefix (instruction, context, query) is run once;
+its KV cache is broadcast over the products, and only the product suffixes are computed.
+Rows are sorted by length and packed under a token budget to keep padding small.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from relevance.checkpoint import load_causal_lm, load_tokenizer
+from relevance.engines.base import GenerationRequest, ScoringGroup
+from relevance.labels import get_scheme
+from relevance.tokens import label_token_ids
+
+
+def cpu_supports_bf16() -> bool:
+    """True when this CPU has native bf16 matmul (AVX512-BF16 or AMX)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def pick_dtype(name: str, device: str) -> torch.dtype:
+    if name == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16
+        return torch.bfloat16 if cpu_supports_bf16() else torch.float32
+    return {"bfloat16": torch.bfloat16, "float32": torch.float32, "float16": torch.float16}[name]
+
+
+class TransformersEngine:
+    """Engine protocol implementation on Hugging Face transformers."""
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model_dir: Path | str,
+        *,
+        cache_dir: Path | str,
+        dtype: str = "auto",
+        device: str = "cpu",
+        threads: int | None = None,
+        prefix_sharing: bool = True,
+        max_batch_tokens: int = 16384,
+    ):
+        if threads:
+            torch.set_num_threads(threads)
+        self.device = device
+        self.dtype = pick_dtype(dtype, device)
+        self.model_dir = Path(model_dir)
+        model, self.manifest = load_causal_lm(self.model_dir, Path(cache_dir), self.dtype)
+        self.model = model.to(device)
+        self.tokenizer = load_tokenizer(self.model_dir, Path(cache_dir))
+        self.scheme = get_scheme(self.manifest.label_scheme)
+        self.label_ids = label_token_ids(self.tokenizer, self.scheme)
+        head = self.model.get_output_embeddings().weight
+        self._label_head = head[self.label_ids].detach().float().clone()  # (L, H), fp32: 4 rows cost nothing
+        self._backbone = self.model.get_decoder()
+        self.prefix_sharing = prefix_sharing
+        self.max_batch_tokens = max_batch_tokens
+        self.pad_id = self.tokenizer.pad_token_id
+
+    # -- scoring ----------------------------------------------------------------------
+    @torch.inference_mode()
+    def label_scores(self, groups: list[ScoringGroup]) -> list[np.ndarray]:
+        results: list[np.ndarray | None] = [None] * len(groups)
+        singles: list[tuple[int, list[int]]] = []
+        for gi, group in enumerate(groups):
+            if self.prefix_sharing and group.n > 1:
+                results[gi] = self._score_shared(group)
+            else:
+                singles.extend((gi, group.prefix_ids + s) for s in group.suffix_ids)
+        if singles:
+            rows = self._score_full([ids for _, ids in singles])
+            per_group: dict[int, list[np.ndarray]] = {}
+            for (gi, _), row in zip(singles, rows, strict=True):
+                per_group.setdefault(gi, []).append(row)
+            for gi, parts in per_group.items():
+                results[gi] = np.stack(parts)
+        return [r for r in results if r is not None]
+
+    def _head(self, hidden: torch.Tensor) -> np.ndarray:
+        return (hidden.float() @ self._label_head.T).cpu().numpy()
+
+    def _chunks(self, lengths: list[int], extra_per_row: int = 0) -> list[list[int]]:
+        """Indices sorted by length, cut into chunks whose padded token count fits the budget."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+        chunks, current, longest = [], [], 0
+        for i in order:
+            longest_if = max(longest, lengths[i])
+            if current and (len(current) + 1) * (longest_if + extra_per_row) > self.max_batch_tokens:
+                chunks.append(current)
+                current, longest_if = [], lengths[i]
+            current.append(i)
+            longest = longest_if
+        if current:
+            chunks.append(current)
+        return chunks
+
+    def _padded(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            ids[r, : len(s)] = torch.tensor(s)
+            mask[r, : len(s)] = 1
+        last = torch.tensor([len(s) - 1 for s in seqs])
+        return ids.to(self.device), mask.to(self.device), last.to(self.device)
+
+    def _score_full(self, seqs: list[list[int]]) -> list[np.ndarray]:
+        out: list[np.ndarray | None] = [None] * len(seqs)
+        for chunk in self._chunks([len(s) for s in seqs]):
+            ids, mask, last = self._padded([seqs[i] for i in chunk])
+            hidden = self._backbone(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+            picked = hidden[torch.arange(len(chunk), device=hidden.device), last]
+            for i, row in zip(chunk, self._head(picked), strict=True):
+                out[i] = row
+        return out  # type: ignore[return-value]
+
+    def _score_shared(self, group: ScoringGroup) -> np.ndarray:
+        from transformers import DynamicCache
+
+        prefix = torch.tensor([group.prefix_ids], device=self.device)
+        p_len = prefix.shape[1]
+        prefix_cache = self._backbone(input_ids=prefix, use_cache=True).past_key_values
+        layers = [(layer.keys, layer.values) for layer in prefix_cache.layers]
+        out = np.zeros((group.n, len(self.label_ids)), dtype=np.float32)
+        for chunk in self._chunks([len(s) for s in group.suffix_ids], extra_per_row=p_len):
+            ids, mask, last = self._padded([group.suffix_ids[i] for i in chunk])
+            rows = len(chunk)
+            cache = DynamicCache(
+                ddp_cache_data=[(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in layers]
+            )
+            full_mask = torch.cat([torch.ones((rows, p_len), dtype=mask.dtype, device=mask.device), mask], dim=1)
+            positions = (torch.arange(ids.shape[1], device=ids.device) + p_len).unsqueeze(0).expand(rows, -1)
+            hidden = self._backbone(
+                input_ids=ids,
+                attention_mask=full_mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+            ).last_hidden_state
+            picked = hidden[torch.arange(rows, device=hidden.device), last]
+            out[chunk] = self._head(picked)
+        return out
+
+    # -- generation -------------------------------------------------------------------
+    @torch.inference_mode()
+    def generate(self, requests: list[GenerationRequest]) -> list[str]:
+        texts = []
+        for req in requests:  # one at a time: explain is the slow path, and left padding would change logits
+            ids = torch.tensor([req.prompt_ids], device=self.device)
+            sampling = req.temperature > 0
+            if req.seed is not None:
+                torch.manual_seed(req.seed)
+            out = self.model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=req.max_new_tokens,
+                do_sample=sampling,
+                temperature=req.temperature if sampling else None,
+                top_p=None,
+                top_k=None,
+                pad_token_id=self.pad_id,
+            )
+            texts.append(self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True))
+        return texts
+
+    def close(self) -> None:
+        self.model = None  # type: ignore[assignment]
+
+
+def default_threads() -> int:
+    return max(1, len(os.sched_getaffinity(0)))

@@ -1,0 +1,156 @@
+"""The one place prompts are built, for serving and for training alike.
+
+A prompt is two parts: a *prefix* that depends only on the query (system text, instruction,
+retrieved context, the query) and a *suffix* that holds one product and the chat template's
+assistant opener. Each part is tokenized on its own and the ids are concatenated, so all N
+products of a query share exactly the same prefix ids — the property that prefix KV reuse
+(transformers) and prefix caching (vLLM) rely on. The model's answer starts right after the
+suffix with the level's one-token label, then a newline and the 5-step rationale.
+
+Knows nothing about engines, HTTP or retrieval internals: it renders what it is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from relevance.labels import LabelScheme
+from relevance.types import Product, RetrievedContext
+
+PROMPT_VERSION = "taosr1-prompt-v1"
+KNOWN_PROMPT_VERSIONS = frozenset({PROMPT_VERSION})
+
+SYSTEM_TEXT = "You are a careful e-commerce search relevance judge."
+_SENTINEL = "\u0000TAOSR1-SPLIT\u0000"
+RATIONALE_STEPS = ("Query", "Item", "Category match", "Attribute match", "Verdict")
+
+
+class Tokenizer(Protocol):
+    """The slice of a Hugging Face tokenizer the renderer uses."""
+
+    def encode(self, text: str, add_special_tokens: bool = ...) -> list[int]: ...
+
+    def decode(self, ids: list[int], skip_special_tokens: bool = ...) -> str: ...
+
+
+@dataclass(frozen=True)
+class FieldBudgets:
+    """Token budgets per product field; longer fields are cut to this many tokens."""
+
+    title: int = 64
+    brand: int = 12
+    category: int = 24
+    attributes: int = 48
+    description: int = 96
+    query: int = 48
+
+
+def instruction_text(scheme: LabelScheme) -> str:
+    """The task statement: the levels with their definitions and the answer format."""
+    lines = ["Judge how relevant the product is to the shopper's search query. Levels:"]
+    lines += [f"{lv.emit} = {lv.name}: {lv.definition}." for lv in scheme.levels]
+    lines.append(
+        "Answer with the level first, alone on the first line; then explain in five steps: "
+        + ", ".join(RATIONALE_STEPS)
+        + "."
+    )
+    return "\n".join(lines)
+
+
+def context_text(context: RetrievedContext | None) -> str:
+    """Retrieved rules, cases and query knowledge as prompt lines ('' when nothing retrieved)."""
+    if context is None or context.is_empty():
+        return ""
+    parts = []
+    if context.rules:
+        parts.append("Rules:\n" + "\n".join(f"- {r}" for r in context.rules))
+    if context.knowledge:
+        parts.append("Query knowledge:\n" + "\n".join(f"- {k}" for k in context.knowledge))
+    if context.cases:
+        parts.append("Similar judged cases:\n" + "\n".join(f"- {c}" for c in context.cases))
+    return "\n".join(parts) + "\n\n"
+
+
+class PromptRenderer:
+    """Renders and tokenizes prompts for one tokenizer and one label scheme."""
+
+    version = PROMPT_VERSION
+
+    def __init__(self, tokenizer: Tokenizer, scheme: LabelScheme, budgets: FieldBudgets | None = None):
+        self.tokenizer = tokenizer
+        self.scheme = scheme
+        self.budgets = budgets or FieldBudgets()
+        self._head, self._tail = _chat_frame(tokenizer)
+        self._instruction = instruction_text(scheme)
+
+    # -- text -------------------------------------------------------------------------
+    def prefix_text(self, query: str, context: RetrievedContext | None = None) -> str:
+        query = self._truncate(" ".join(query.split()), self.budgets.query)
+        return f"{self._head}{self._instruction}\n\n{context_text(context)}Query: {query}\n"
+
+    def suffix_text(self, product: Product) -> str:
+        b = self.budgets
+        lines = [f"Product title: {self._truncate(product.title, b.title)}"]
+        if product.brand:
+            lines.append(f"Brand: {self._truncate(product.brand, b.brand)}")
+        if product.category:
+            lines.append(f"Category: {self._truncate(product.category, b.category)}")
+        if product.attributes:
+            attrs = "; ".join(f"{k}: {v}" for k, v in product.attributes.items())
+            lines.append(f"Attributes: {self._truncate(attrs, b.attributes)}")
+        if product.description:
+            lines.append(f"Description: {self._truncate(product.description, b.description)}")
+        return "\n".join(lines) + self._tail
+
+    def prompt_text(self, query: str, product: Product, context: RetrievedContext | None = None) -> str:
+        return self.prefix_text(query, context) + self.suffix_text(product)
+
+    # -- ids ----------------------------------------------------------------------------
+    def encode_prefix(self, query: str, context: RetrievedContext | None = None) -> list[int]:
+        return self.tokenizer.encode(self.prefix_text(query, context), add_special_tokens=False)
+
+    def encode_suffix(self, product: Product) -> list[int]:
+        return self.tokenizer.encode(self.suffix_text(product), add_special_tokens=False)
+
+    def encode(self, query: str, product: Product, context: RetrievedContext | None = None) -> list[int]:
+        """Prompt ids for one pair: prefix ids + suffix ids (tokenized apart, see module doc)."""
+        return self.encode_prefix(query, context) + self.encode_suffix(product)
+
+    # -- training target ------------------------------------------------------------------
+    def target_text(self, level: int, rationale: str | None = None) -> str:
+        """The label-first answer: the level's label token, then the rationale (if any)."""
+        emit = self.scheme.by_level(level).emit
+        return emit if not rationale else f"{emit}\n{rationale.strip()}"
+
+    def _truncate(self, text: str, max_tokens: int) -> str:
+        text = " ".join(str(text).split())
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        if len(ids) <= max_tokens:
+            return text
+        return self.tokenizer.decode(ids[:max_tokens], skip_special_tokens=True).rstrip() + "…"
+
+
+def _chat_frame(tokenizer: Tokenizer) -> tuple[str, str]:
+    """The text around the user message in the tokenizer's chat template, up to the assistant turn.
+
+    Falls back to a plain frame for tokenizers without a chat template.
+    """
+    template = getattr(tokenizer, "chat_template", None)
+    if template:
+        messages = [
+            {"role": "system", "content": SYSTEM_TEXT},
+            {"role": "user", "content": _SENTINEL},
+        ]
+        rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        head, tail = rendered.split(_SENTINEL)
+        return head, tail
+    return f"{SYSTEM_TEXT}\n\n", "\n\nAnswer:\n"
+
+
+def rationale_text(steps: dict[str, str]) -> str:
+    """Format the five rationale steps ('Query', 'Item', …, 'Verdict') as numbered lines."""
+    missing = [s for s in RATIONALE_STEPS if s not in steps]
+    if missing:
+        raise ValueError(f"rationale is missing steps {missing}")
+    return "\n".join(f"{i}. {name}: {steps[name].strip()}" for i, name in enumerate(RATIONALE_STEPS, 1))

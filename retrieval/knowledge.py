@@ -1,0 +1,187 @@
+"""The knowledge base a prompt draws on: for a query, the nearest rules, labelled cases and query facts.
+
+Holds one :class:`~retrieval.embedder.Embedder` and the saved indexes of an index folder
+(``rules/`` and ``knowledge/`` required, ``cases/`` optional) and returns a
+:class:`~relevance.types.RetrievedContext` of rendered lines. Results are cached (LRU, keyed by
+the query and the retrieval settings). It does not build indexes (see :mod:`retrieval.build`)
+and does not know how the lines are placed into a prompt.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from relevance.types import RetrievedContext
+from retrieval.embedder import Embedder
+from retrieval.index import META_FILE, VectorIndex
+from retrieval.layout import CASES, KNOWLEDGE, RULES
+
+CASE_TITLE_CHARS = 80
+
+_CacheKey = tuple[str, int, int, int, float]
+
+
+def truncate(text: str, limit: int = CASE_TITLE_CHARS) -> str:
+    """``text`` on one line, cut at a word boundary to at most ``limit`` characters (with '…')."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:-") + "…"
+
+
+def render_case(row: dict[str, Any]) -> str:
+    """``query: <q> | product: <title, ~80 chars> -> <level>``."""
+    return f"query: {row['query']} | product: {truncate(str(row['title']))} -> {row['level']}"
+
+
+def _render(corpus: str, row: dict[str, Any]) -> str:
+    return render_case(row) if corpus == CASES else str(row["text"])
+
+
+class KnowledgeBase:
+    """Rules + cases + query knowledge behind one embedder, with an LRU cache of results.
+
+    ``knowledge_min_score`` / ``case_min_score`` are extra floors for the two corpora matched
+    query-to-query (a query vs a stored query), where a true match scores ~0.8+ and an unrelated
+    one still scores 0.3-0.6; the per-call ``min_score`` applies to every corpus.
+    """
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        rules: VectorIndex,
+        knowledge: VectorIndex,
+        cases: VectorIndex | None = None,
+        *,
+        cache_size: int = 4096,
+        knowledge_min_score: float = 0.7,
+        case_min_score: float = 0.5,
+    ) -> None:
+        for name, index in ((RULES, rules), (KNOWLEDGE, knowledge), (CASES, cases)):
+            if index is not None and index.embedder_id != embedder.model_id:
+                raise ValueError(
+                    f"{name} index was built with {index.embedder_id!r}, embedder is {embedder.model_id!r}"
+                )
+        self.embedder = embedder
+        self.indexes: dict[str, VectorIndex] = {RULES: rules, KNOWLEDGE: knowledge}
+        if cases is not None:
+            self.indexes[CASES] = cases
+        self.floors = {RULES: 0.0, KNOWLEDGE: knowledge_min_score, CASES: case_min_score}
+        self.cache_size = max(0, int(cache_size))
+        self._cache: OrderedDict[_CacheKey, RetrievedContext] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @classmethod
+    def load(cls, index_dir: str | Path, embedder: Embedder | None = None, **options: Any) -> KnowledgeBase:
+        """Open the indexes in ``index_dir`` (checked against the embedder; default embedder loaded).
+
+        ``options`` go to the constructor (cache_size, knowledge_min_score, case_min_score).
+        """
+        root = Path(index_dir)
+        for name in (RULES, KNOWLEDGE):
+            if not (root / name / META_FILE).is_file():
+                raise FileNotFoundError(
+                    f"no {name} index in {root}; build one with retrieval.build.build_indexes({str(root)!r})"
+                )
+        emb = embedder if embedder is not None else Embedder.load()
+
+        def _open(name: str) -> VectorIndex:
+            return VectorIndex.load(root / name, expected_embedder_id=emb.model_id, expected_dim=emb.dim)
+
+        cases = _open(CASES) if (root / CASES / META_FILE).is_file() else None
+        return cls(emb, _open(RULES), _open(KNOWLEDGE), cases, **options)
+
+    @property
+    def has_cases(self) -> bool:
+        return CASES in self.indexes
+
+    def retrieve(
+        self,
+        query: str,
+        k_rules: int = 3,
+        k_cases: int = 2,
+        k_knowledge: int = 1,
+        min_score: float = 0.2,
+    ) -> RetrievedContext:
+        """Up to ``k_*`` lines per corpus for ``query``, best first, each scoring >= ``min_score``."""
+        return self.retrieve_many([query], k_rules, k_cases, k_knowledge, min_score)[0]
+
+    def retrieve_many(
+        self,
+        queries: Sequence[str],
+        k_rules: int = 3,
+        k_cases: int = 2,
+        k_knowledge: int = 1,
+        min_score: float = 0.2,
+    ) -> list[RetrievedContext]:
+        """:meth:`retrieve` for each query; the uncached ones are embedded in one batch."""
+        ks = {RULES: int(k_rules), CASES: int(k_cases), KNOWLEDGE: int(k_knowledge)}
+        tail = (ks[RULES], ks[CASES], ks[KNOWLEDGE], float(min_score))
+        found: dict[str, RetrievedContext] = {}
+        todo: list[str] = []
+        with self._lock:
+            for q in dict.fromkeys(queries):
+                hit = self._cache.get((q, *tail)) if self.cache_size else None
+                if hit is not None:
+                    self._cache.move_to_end((q, *tail))
+                    found[q] = hit
+                    self.hits += 1
+                elif not q.strip():
+                    found[q] = RetrievedContext()
+                else:
+                    todo.append(q)
+                    self.misses += 1
+        if todo:
+            vectors = self.embedder.encode(todo)
+            lines: dict[str, list[tuple[str, ...]]] = {}
+            for name, index in self.indexes.items():
+                floor = max(float(min_score), self.floors[name])
+                hits = index.search(vectors, ks[name]) if ks[name] > 0 else [[] for _ in todo]
+                lines[name] = [
+                    tuple(_render(name, row) for score, row in hs if score >= floor) for hs in hits
+                ]
+            empty = [()] * len(todo)
+            fresh = {
+                q: RetrievedContext(
+                    rules=lines[RULES][i],
+                    cases=lines.get(CASES, empty)[i],
+                    knowledge=lines[KNOWLEDGE][i],
+                )
+                for i, q in enumerate(todo)
+            }
+            found.update(fresh)
+            if self.cache_size:
+                with self._lock:
+                    for q, ctx in fresh.items():
+                        self._cache[(q, *tail)] = ctx
+                        self._cache.move_to_end((q, *tail))
+                    while len(self._cache) > self.cache_size:
+                        self._cache.popitem(last=False)
+        return [found[q] for q in queries]
+
+    def cache_info(self) -> dict[str, int]:
+        """Cache hits, misses, current size and limit."""
+        with self._lock:
+            return {
+                "hits": self.hits,
+                "misses": self.misses,
+                "size": len(self._cache),
+                "limit": self.cache_size,
+            }
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{name}={len(index)}" for name, index in self.indexes.items())
+        return f"KnowledgeBase({sizes}, embedder={self.embedder.model_id!r})"

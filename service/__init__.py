@@ -1,0 +1,1 @@
+"""The HTTP service: FastAPI app, settings, batching, model runtime, metrics, errors."""

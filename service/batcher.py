@@ -1,0 +1,141 @@
+"""Dynamic micro-batching: concurrent requests' query groups are merged into engine calls.
+
+Requests put `Job`s (one query group each, bound to the model that was serving when they
+were accepted) on a queue bounded in pairs; when admitting a job would exceed the bound the
+submitter gets `Overloaded` (→ 429 with Retry-After) unless it asked to wait for room
+(the offline batch endpoint does). One worker takes jobs until the token budget is full or
+the wait time has passed, runs them on the engine in a thread, and resolves the futures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from relevance.engines.base import ScoringGroup
+from service.errors import EngineFailure, Overloaded
+from service.metrics import Metrics
+
+
+@dataclass
+class Job:
+    group: ScoringGroup
+    model: object  # the runtime's LoadedModel that must score this job
+    future: asyncio.Future
+    enqueued: float = field(default_factory=time.perf_counter)
+    started: float = 0.0
+
+
+class Batcher:
+    def __init__(
+        self,
+        executor: ThreadPoolExecutor,
+        metrics: Metrics,
+        max_batch_tokens: int,
+        max_wait_ms: float,
+        max_queue_pairs: int,
+        retry_after_s: int,
+    ):
+        self.executor = executor
+        self.metrics = metrics
+        self.max_batch_tokens = max_batch_tokens
+        self.max_wait_s = max_wait_ms / 1000.0
+        self.max_queue_pairs = max_queue_pairs
+        self.retry_after_s = retry_after_s
+        self._queue: deque[Job] = deque()
+        self._pending_pairs = 0
+        self._wakeup = asyncio.Event()
+        self._room = asyncio.Condition()
+        self._task: asyncio.Task | None = None
+        self._closed = False
+
+    @property
+    def pending_pairs(self) -> int:
+        return self._pending_pairs
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="taosr1-batcher")
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop the worker."""
+        self._closed = True
+        self._wakeup.set()
+        if self._task:
+            await self._task
+
+    async def submit(self, groups: list[ScoringGroup], model: object, wait_for_room: bool = False) -> list[Job]:
+        """Queue all groups of one request atomically; returns their jobs (await job.future)."""
+        n = sum(g.n for g in groups)
+        if self._pending_pairs + n > self.max_queue_pairs and self._pending_pairs > 0:
+            if not wait_for_room:
+                raise Overloaded(
+                    f"{self._pending_pairs} pairs are waiting for the engine (limit {self.max_queue_pairs})",
+                    fix=f"retry after {self.retry_after_s}s, or send fewer products per second",
+                    retry_after_s=self.retry_after_s,
+                )
+            async with self._room:
+                await self._room.wait_for(lambda: self._pending_pairs == 0 or self._pending_pairs + n <= self.max_queue_pairs)
+        loop = asyncio.get_running_loop()
+        jobs = [Job(g, model, loop.create_future()) for g in groups]
+        self._queue.extend(jobs)
+        self._pending_pairs += n
+        self.metrics.queue_depth.set(self._pending_pairs)
+        self._wakeup.set()
+        return jobs
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closed:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if self.max_wait_s > 0 and self._batch_tokens_available() < self.max_batch_tokens:
+                await asyncio.sleep(self.max_wait_s)
+            batch = self._take_batch()
+            await self._execute(batch)
+
+    def _batch_tokens_available(self) -> int:
+        return sum(j.group.tokens for j in self._queue)
+
+    def _take_batch(self) -> list[Job]:
+        first = self._queue.popleft()
+        batch, tokens = [first], first.group.tokens
+        while self._queue and self._queue[0].model is first.model:
+            nxt = self._queue[0]
+            if tokens + nxt.group.tokens > self.max_batch_tokens:
+                break
+            batch.append(self._queue.popleft())
+            tokens += nxt.group.tokens
+        return batch
+
+    async def _execute(self, batch: list[Job]) -> None:
+        model = batch[0].model
+        now = time.perf_counter()
+        for job in batch:
+            job.started = now
+        groups = [j.group for j in batch]
+        self.metrics.batch_pairs.observe(sum(g.n for g in groups))
+        self.metrics.batch_tokens.observe(sum(g.tokens for g in groups))
+        loop = asyncio.get_running_loop()
+        try:
+            rows: list[np.ndarray] = await loop.run_in_executor(self.executor, model.engine.label_scores, groups)
+        except Exception as exc:  # the engine failed: fail these jobs, keep serving
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(EngineFailure(f"engine failed: {exc!r}", fix="retry; see server logs"))
+        else:
+            for job, r in zip(batch, rows, strict=True):
+                if not job.future.done():
+                    job.future.set_result(r)
+        finally:
+            self._pending_pairs -= sum(g.n for g in groups)
+            self.metrics.queue_depth.set(self._pending_pairs)
+            async with self._room:
+                self._room.notify_all()

@@ -1,0 +1,66 @@
+"""Every Prometheus series the service exports, in one place, prefixed `taosr1_`.
+
+Recorded in the serving layer so every engine emits the same series; dashboards query only
+these names. Each app gets its own registry (tests run several apps in one process).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# 1 ms … 10 s, denser where online scoring lives (20–500 ms)
+LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3,
+    0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0,
+)
+BATCH_PAIR_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+BATCH_TOKEN_BUCKETS = (64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.request_seconds = Histogram(
+            "taosr1_request_duration_seconds", "End-to-end request latency by endpoint.",
+            ["endpoint"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.stage_seconds = Histogram(
+            "taosr1_stage_duration_seconds",
+            "Latency of one stage of a scoring request: queue, retrieval, inference, explain, total.",
+            ["endpoint", "stage"], buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.requests = Counter(
+            "taosr1_requests_total", "Requests by endpoint and outcome (ok or an error kind).",
+            ["endpoint", "outcome"], registry=r,
+        )
+        self.pairs = Counter(
+            "taosr1_pairs_total", "Query-product pairs by endpoint and outcome.", ["endpoint", "outcome"], registry=r
+        )
+        self.labels = Counter(
+            "taosr1_pairs_scored_by_label_total", "Scored pairs by predicted label.", ["label"], registry=r
+        )
+        self.tiers = Counter("taosr1_pairs_scored_by_tier_total", "Scored pairs by CumPT tier.", ["tier"], registry=r)
+        self.batch_pairs = Histogram(
+            "taosr1_batch_pairs", "Pairs per engine call.", buckets=BATCH_PAIR_BUCKETS, registry=r
+        )
+        self.batch_tokens = Histogram(
+            "taosr1_batch_tokens", "Prompt tokens per engine call.", buckets=BATCH_TOKEN_BUCKETS, registry=r
+        )
+        self.queue_depth = Gauge("taosr1_queue_depth_pairs", "Pairs waiting for the engine.", registry=r)
+        self.inflight = Gauge("taosr1_inflight_requests", "Requests being processed.", ["endpoint"], registry=r)
+        self.errors = Counter("taosr1_errors_total", "Errors by kind.", ["kind"], registry=r)
+        self.model_info = Gauge(
+            "taosr1_model_info", "The serving model (value 1).",
+            ["name", "version", "stage", "engine"], registry=r,
+        )
+        self.ready = Gauge("taosr1_ready", "1 when the service is ready to score.", registry=r)
+        self.reloads = Counter(
+            "taosr1_model_reloads_total", "Model load/reload attempts by outcome.", ["outcome"], registry=r
+        )
+
+    def set_model(self, name: str, version: str, stage: str, engine: str) -> None:
+        self.model_info.clear()
+        self.model_info.labels(name=name, version=version, stage=stage, engine=engine).set(1)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

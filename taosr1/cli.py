@@ -1,0 +1,191 @@
+"""The `taosr1` command: serve, prepare, index build, eval, data synth.
+
+A thin layer over the packages: it parses arguments, builds Settings, and calls one function
+per subcommand. Results meant for scripts go to stdout as JSON; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+DEFAULT_CASES = {"n_queries": 240, "products_per_query": 6, "seed": 0}
+
+
+def _settings(**overrides):
+    from service.settings import Settings
+
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _log(msg: str) -> None:
+    print(f"[taosr1] {msg}", file=sys.stderr, flush=True)
+
+
+def default_case_pairs():
+    """Labelled cases for the cases index: the synthetic training split (never the hard set)."""
+    from training.data.synthetic import generate
+
+    return generate(DEFAULT_CASES["n_queries"], DEFAULT_CASES["products_per_query"], seed=DEFAULT_CASES["seed"])
+
+
+def cmd_index_build(args) -> int:
+    from retrieval.build import build_indexes
+    from training.data.loaders import load_pairs
+
+    settings = _settings()
+    out = Path(args.out) if args.out else settings.resolved_index_dir
+    cases = load_pairs(args.cases) if args.cases else ([] if args.no_cases else default_case_pairs())
+    summary = build_indexes(out, cases, kind=args.kind)
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_prepare(args) -> int:
+    """Everything `make serve` needs before starting: the base model and the retrieval indexes."""
+    from relevance.base_model import prepare_base_model
+    from retrieval.build import build_indexes
+
+    settings = _settings()
+    t = time.perf_counter()
+    path = prepare_base_model(settings.cache_dir)
+    _log(f"base model ready at {path} ({time.perf_counter() - t:.1f}s)")
+    if settings.retrieval:
+        t = time.perf_counter()
+        summary = build_indexes(settings.resolved_index_dir, default_case_pairs())
+        state = "cached" if summary["cached"] else "built"
+        _log(f"retrieval indexes {state} at {settings.resolved_index_dir} ({time.perf_counter() - t:.1f}s)")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = _settings(host=args.host, port=args.port, model_dir=args.model, engine=args.engine)
+    _log(f"starting on http://{settings.host}:{settings.port} — OpenAPI docs at http://{settings.host}:{settings.port}/docs")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", timeout_graceful_shutdown=30)
+    return 0
+
+
+def load_judge(settings, model_dir: Path | None):
+    from relevance.engines.factory import create_engine
+    from relevance.judge import Judge
+    from service.runtime import default_model_dir, engine_options
+
+    path = model_dir or default_model_dir(settings)
+    engine = create_engine(settings.engine, path, cache_dir=settings.cache_dir, **engine_options(settings))
+    retriever = None
+    if settings.retrieval:
+        from retrieval.knowledge import KnowledgeBase
+
+        retriever = KnowledgeBase.load(settings.resolved_index_dir)
+    return Judge(engine, retriever), path
+
+
+def cmd_eval(args) -> int:
+    from tqdm import tqdm
+
+    from training.data.loaders import load_pairs
+    from training.metrics import classification_report
+
+    settings = _settings(engine=args.engine, retrieval=False if args.no_retrieval else None)
+    pairs = load_pairs(args.data, args.format)
+    if args.limit:
+        pairs = pairs[: args.limit]
+    judge, path = load_judge(settings, Path(args.model) if args.model else None)
+    started = time.perf_counter()
+    with tqdm(total=len(pairs), desc="eval", unit="pair", file=sys.stderr, disable=args.quiet) as bar:
+        scored = judge.score_pairs([p.query for p in pairs], [p.product for p in pairs], beta=settings.beta, progress=bar)
+    seconds = time.perf_counter() - started
+    report = classification_report([p.level for p in pairs], [s.level for s in scored])
+    m = judge.engine.manifest
+    report.update(
+        {
+            "data": str(args.data),
+            "model": {"name": m.name, "version": m.version, "stage": m.stage, "path": str(path), "engine": judge.engine.name},
+            "retrieval": settings.retrieval,
+            "seconds": round(seconds, 2),
+            "pairs_per_s": round(len(pairs) / seconds, 2) if seconds else None,
+        }
+    )
+    text = json.dumps(report)
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2))
+    print(text)
+    return 0
+
+
+def cmd_data_synth(args) -> int:
+    from training.data.jsonl import save_jsonl
+    from training.data.synthetic import generate, generate_hard_set
+
+    pairs = (generate_hard_set if args.hard else generate)(args.queries, args.products, seed=args.seed)
+    n = save_jsonl(pairs, args.out)
+    counts: dict[int, int] = {}
+    for p in pairs:
+        counts[p.level] = counts.get(p.level, 0) + 1
+    print(json.dumps({"out": args.out, "pairs": n, "levels": dict(sorted(counts.items(), reverse=True))}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="taosr1", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="start the HTTP service (settings from TAOSR1_* env)")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--model", help="checkpoint folder (default: the embedded default)")
+    s.add_argument("--engine", choices=["transformers", "vllm"])
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("prepare", help="prepare the embedded base model and the retrieval indexes (idempotent)")
+    s.set_defaults(func=cmd_prepare)
+
+    idx = sub.add_parser("index", help="retrieval indexes").add_subparsers(dest="index_command", required=True)
+    s = idx.add_parser("build", help="build the rules, query-knowledge and cases indexes (idempotent)")
+    s.add_argument("--out", help="index folder (default: TAOSR1_INDEX_DIR or <cache>/indexes)")
+    s.add_argument("--kind", choices=["flat", "ivf", "hnsw"], default="flat")
+    s.add_argument("--cases", help="labelled pairs for the cases index (esci/wands/jsonl); default: synthetic")
+    s.add_argument("--no-cases", action="store_true", help="build without a cases index")
+    s.set_defaults(func=cmd_index_build)
+
+    s = sub.add_parser("eval", help="score a labelled file and print per-class F1, macro-F1, accuracy as JSON")
+    s.add_argument("--data", required=True)
+    s.add_argument("--format", choices=["esci", "wands", "jsonl"])
+    s.add_argument("--model", help="checkpoint folder (default: the embedded default)")
+    s.add_argument("--engine", choices=["transformers", "vllm"])
+    s.add_argument("--limit", type=int, help="only the first N pairs")
+    s.add_argument("--no-retrieval", action="store_true", help="prompt without retrieved context")
+    s.add_argument("--out", help="also write the report (indented JSON) here")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_eval)
+
+    data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
+    s = data.add_parser("synth", help="write seeded synthetic labelled pairs as JSONL")
+    s.add_argument("--out", required=True)
+    s.add_argument("--queries", type=int, default=200)
+    s.add_argument("--products", type=int, default=8)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--hard", action="store_true", help="the held-out hard set (disjoint templates)")
+    s.set_defaults(func=cmd_data_synth)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
