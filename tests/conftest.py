@@ -54,9 +54,17 @@ def cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def index_dir(tmp_path_factory) -> Path:
     """Real FAISS indexes (rules, query knowledge, a few synthetic cases) built with the real embedder."""
+    from relevance.types import LabeledPair, Product
     from retrieval.build import build_indexes
-    from training.data.synthetic import generate
 
+    cases = [
+        LabeledPair("iphone 13 case", Product("c1", "Silicone case for iPhone 13, blue"), 4),
+        LabeledPair("iphone 13 case", Product("c2", "Case for iPhone 12 Pro Max"), 2),
+        LabeledPair("garden hose", Product("c3", "Expandable garden hose 100ft"), 4),
+        LabeledPair("garden hose", Product("c4", "Hose reel cart"), 2),
+        LabeledPair("shampoo without sulfates", Product("c5", "Sulfate-free shampoo 16 oz"), 4),
+        LabeledPair("shampoo without sulfates", Product("c6", "Clarifying shampoo with SLS"), 2),
+    ]
     out = tmp_path_factory.mktemp("indexes")
-    build_indexes(out, generate(20, 3, seed=0))
+    build_indexes(out, cases)
     return out

@@ -1,0 +1,75 @@
+"""The `taosr1` command as a subprocess: index build, eval, serve."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.helpers.server import free_port
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURE = REPO / "training" / "data" / "fixtures" / "esci_dev.csv"
+
+
+def run_cli(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "taosr1.cli", *args], cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_index_build_is_idempotent(tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps({"query": "mug", "product": {"id": "1", "title": "Ceramic mug 12 oz"}, "level": 4}) + "\n")
+    first = run_cli("index", "build", "--out", str(tmp_path / "idx"), "--cases", str(cases), "--kind", "hnsw")
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["cached"] is False and summary["cases"]["count"] == 1 and summary["rules"]["count"] > 40
+    second = json.loads(run_cli("index", "build", "--out", str(tmp_path / "idx"), "--cases", str(cases), "--kind", "hnsw").stdout)
+    assert second["cached"] is True
+
+
+def test_eval_prints_one_json_report(tiny_model_dir, index_dir, cache_dir):
+    env = {"TAOSR1_INDEX_DIR": str(index_dir), "TAOSR1_CACHE_DIR": str(cache_dir), "TAOSR1_DTYPE": "float32"}
+    r = run_cli("eval", "--data", str(FIXTURE), "--format", "esci", "--model", str(tiny_model_dir), "--limit", "12", "--quiet", env=env)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 1
+    report = json.loads(lines[0])
+    assert report["n"] == 12
+    assert {"accuracy", "macro_f1", "per_class", "confusion"} <= set(report)
+    assert report["model"]["name"] == "tiny"
+    assert sum(c["support"] for c in report["per_class"].values()) == 12
+
+
+def test_eval_refuses_unknown_data_with_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "mug"}\n')
+    r = run_cli("eval", "--data", str(bad), "--format", "jsonl", "--quiet")
+    assert r.returncode != 0 and "product" in r.stderr
+
+
+def test_serve_starts_a_real_process(tiny_model_dir, index_dir, cache_dir):
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TAOSR1_INDEX_DIR": str(index_dir), "TAOSR1_CACHE_DIR": str(cache_dir), "TAOSR1_PORT": str(port), "TAOSR1_MODEL_DIR": str(tiny_model_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "taosr1.cli", "serve"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.2)
+        r = httpx.post(f"http://127.0.0.1:{port}/relevance", json={"query": "mug", "products": [{"id": "1", "title": "Ceramic mug"}]}, timeout=60)
+        assert r.status_code == 200 and r.json()["results"][0]["id"] == "1"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=60)
+    assert f"http://127.0.0.1:{port}/docs" in out
