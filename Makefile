@@ -25,7 +25,7 @@ lint: install
 	@$(PY) -m ruff format --check . || true
 
 bench: prepare
-	@$(PY) bench/relevance_vs_naive.py
+	@$(PY) bench/suite.py
 
 clean:
 	rm -rf var/ .pytest_cache .ruff_cache

@@ -20,7 +20,6 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx  # noqa: E402
 
 from relevance.engines.base import GenerationRequest  # noqa: E402
 from training.data.loaders import load_pairs  # noqa: E402

@@ -6,6 +6,7 @@ Routes only speak in schemas and the engine protocol; they never import a backen
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +22,7 @@ from relevance.parse import parse_answer
 from relevance.scoring import Scored, score_rows
 from relevance.types import RetrievedContext
 from service.batcher import Batcher
-from service.errors import NotReady, install_error_handlers
+from service.errors import NotReady, ServiceError, install_error_handlers
 from service.limits import check_batch, check_relevance
 from service.metrics import Metrics
 from service.runtime import LoadedModel, ModelRuntime, default_model_dir, load_model
@@ -29,7 +30,6 @@ from service.schemas import (
     BatchPairResult,
     BatchRequest,
     BatchResponse,
-    ProductResult,
     RelevanceRequest,
     RelevanceResponse,
 )
@@ -154,6 +154,22 @@ class Service:
             self.metrics.tiers.labels(tier=sc.tier).inc()
         self.metrics.pairs.labels(endpoint=endpoint, outcome="ok").inc(len(scored))
 
+    def count_failed_pairs(self, endpoint: str, n_pairs):
+        """Route decorator: pairs of a request that fails with a ServiceError count under its kind."""
+
+        def wrap(route):
+            @functools.wraps(route)
+            async def counted(req, *args, **kwargs):
+                try:
+                    return await route(req, *args, **kwargs)
+                except ServiceError as err:
+                    self.metrics.pairs.labels(endpoint=endpoint, outcome=err.kind).inc(n_pairs(req))
+                    raise
+
+            return counted
+
+        return wrap
+
     def observe_stages(self, endpoint: str, timings: dict[str, float]) -> None:
         for stage, ms in timings.items():
             self.metrics.stage_seconds.labels(endpoint=endpoint, stage=stage).observe(ms / 1000)
@@ -205,16 +221,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         started = time.perf_counter()
         try:
             response = await call_next(request)
+        except Exception:  # unhandled: counted as an internal error, then the server answers 500
+            svc.metrics.errors.labels(kind="internal").inc()
+            svc.metrics.requests.labels(endpoint=endpoint, outcome="internal").inc()
+            raise
         finally:
             gauge.dec()
         elapsed = time.perf_counter() - started
-        outcome = "ok" if response.status_code < 400 else str(response.status_code)
+        # the error handlers leave the error kind in request.state (service.errors)
+        outcome = "ok" if response.status_code < 400 else getattr(request.state, "error_kind", f"http_{response.status_code}")
         svc.metrics.requests.labels(endpoint=endpoint, outcome=outcome).inc()
         svc.metrics.request_seconds.labels(endpoint=endpoint).observe(elapsed)
         svc.metrics.stage_seconds.labels(endpoint=endpoint, stage="total").observe(elapsed)
         return response
 
     @app.post("/relevance", response_model=RelevanceResponse, response_model_exclude_none=True)
+    @svc.count_failed_pairs("/relevance", lambda req: len(req.products))
     async def relevance(req: RelevanceRequest):
         """Score a page of candidate products for one query."""
         started = time.perf_counter()
@@ -241,6 +263,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
 
     @app.post("/relevance/batch", response_model=BatchResponse, response_model_exclude_none=True)
+    @svc.count_failed_pairs("/relevance/batch", lambda req: len(req.pairs))
     async def relevance_batch(req: BatchRequest):
         """Score many (query, product) pairs — offline jobs. Grouped by query inside; results in input order."""
         started = time.perf_counter()

@@ -131,14 +131,16 @@ def install_error_handlers(app: FastAPI, on_error=None) -> None:
     """Register the table on an app; `on_error(kind)` is called for every error (metrics)."""
 
     @app.exception_handler(ServiceError)
-    async def _service_error(_: Request, exc: ServiceError):
+    async def _service_error(request: Request, exc: ServiceError):
+        request.state.error_kind = exc.kind  # read by the metrics middleware (requests by outcome)
         if on_error:
             on_error(exc.kind)
         return to_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError):
+    async def _validation(request: Request, exc: RequestValidationError):
         err = from_request_validation(exc)
+        request.state.error_kind = err.kind
         if on_error:
             on_error(err.kind)
         return to_response(err)

@@ -1,12 +1,22 @@
 """Every Prometheus series the service exports, in one place, prefixed `taosr1_`.
 
-Recorded in the serving layer so every engine emits the same series; dashboards query only
-these names. Each app gets its own registry (tests run several apps in one process).
+Recorded in the serving layer so every engine emits the same series; dashboards
+(deploy/grafana/dashboards/*.json) query only these names, and tests/deploy evaluates every
+dashboard expression against a real Prometheus scraping the real service. Each app gets its
+own registry (tests run several apps in one process).
+
+The one exception to the prefix: when the vLLM engine runs in this process it registers its
+own `vllm:*` series in prometheus_client's global registry; they are passed through unchanged
+on the same /metrics page, so they are scraped beside ours (dashboards keep them on panels
+marked as vLLM-only). This module does not know engines, routes or HTTP.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.registry import Collector
+
+from service.errors import STATUS_BY_KIND
 
 # 1 ms … 10 s, denser where online scoring lives (20–500 ms)
 LATENCY_BUCKETS = (
@@ -16,9 +26,34 @@ LATENCY_BUCKETS = (
 BATCH_PAIR_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 BATCH_TOKEN_BUCKETS = (64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 
+#: stages of a scoring request, as recorded in taosr1_stage_duration_seconds{stage}
+STAGES = ("retrieval", "render", "queue", "inference", "explain", "total")
+#: outcomes of taosr1_model_reloads_total; created at 0 so a first load shows as an increase
+RELOAD_OUTCOMES = ("loaded", "failed")
+#: error kinds (service.errors' table), created at 0 so error rates read 0, not "no data"
+ERROR_KINDS = tuple(STATUS_BY_KIND)
+#: foreign series passed through from the process-global registry (in-process vLLM engine)
+PASSTHROUGH_PREFIXES = ("vllm:",)
+
+
+class _Passthrough(Collector):
+    """Re-exports families of the global registry whose names start with one of `prefixes`."""
+
+    def __init__(self, prefixes: tuple[str, ...], source: CollectorRegistry = REGISTRY):
+        self.prefixes = prefixes
+        self.source = source
+
+    def describe(self):  # no fixed names: never clashes with ours at registration
+        return []
+
+    def collect(self):
+        for family in self.source.collect():
+            if family.name.startswith(self.prefixes):
+                yield family
+
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, passthrough_prefixes: tuple[str, ...] = PASSTHROUGH_PREFIXES) -> None:
         r = self.registry = CollectorRegistry()
         self.request_seconds = Histogram(
             "taosr1_request_duration_seconds", "End-to-end request latency by endpoint.",
@@ -26,7 +61,7 @@ class Metrics:
         )
         self.stage_seconds = Histogram(
             "taosr1_stage_duration_seconds",
-            "Latency of one stage of a scoring request: queue, retrieval, inference, explain, total.",
+            "Latency of one stage of a scoring request: " + ", ".join(STAGES) + ".",
             ["endpoint", "stage"], buckets=LATENCY_BUCKETS, registry=r,
         )
         self.requests = Counter(
@@ -34,7 +69,8 @@ class Metrics:
             ["endpoint", "outcome"], registry=r,
         )
         self.pairs = Counter(
-            "taosr1_pairs_total", "Query-product pairs by endpoint and outcome.", ["endpoint", "outcome"], registry=r
+            "taosr1_pairs_total", "Query-product pairs by endpoint and outcome (ok or the error kind that failed them).",
+            ["endpoint", "outcome"], registry=r,
         )
         self.labels = Counter(
             "taosr1_pairs_scored_by_label_total", "Scored pairs by predicted label.", ["label"], registry=r
@@ -57,10 +93,20 @@ class Metrics:
         self.reloads = Counter(
             "taosr1_model_reloads_total", "Model load/reload attempts by outcome.", ["outcome"], registry=r
         )
+        self.model_loaded_at = Gauge(
+            "taosr1_model_loaded_timestamp_seconds", "Unix time the serving model was installed.", registry=r
+        )
+        for outcome in RELOAD_OUTCOMES:
+            self.reloads.labels(outcome=outcome)
+        for kind in ERROR_KINDS:
+            self.errors.labels(kind=kind)
+        if passthrough_prefixes:
+            r.register(_Passthrough(passthrough_prefixes))
 
     def set_model(self, name: str, version: str, stage: str, engine: str) -> None:
         self.model_info.clear()
         self.model_info.labels(name=name, version=version, stage=stage, engine=engine).set(1)
+        self.model_loaded_at.set_to_current_time()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from relevance.labels import DEFAULT_SCHEME, ESCI, TAOSR1, Level, LabelScheme, esci_to_level, get_scheme
+from relevance.labels import DEFAULT_SCHEME, ESCI, TAOSR1, LabelScheme, Level, esci_to_level, get_scheme
 from relevance.tokens import LabelTokenError, label_token_ids
 
 
