@@ -1,0 +1,74 @@
+"""classification_report: exact numbers on hand-computed examples."""
+
+from __future__ import annotations
+
+import pytest
+
+from training.metrics import classification_report
+
+
+def test_hand_computed_example() -> None:
+    gold = [4, 4, 4, 3, 3, 2, 1, 1]
+    pred = [4, 4, 3, 3, 2, 2, 1, 4]
+    r = classification_report(gold, pred)
+    # level 4: tp 2, predicted 3 (two 4s + the 1 read as 4), support 3
+    assert r["per_class"][4] == {"precision": 2 / 3, "recall": 2 / 3, "f1": pytest.approx(2 / 3), "support": 3}
+    # level 3: tp 1, predicted 2, support 2
+    assert r["per_class"][3] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    # level 2: tp 1, predicted 2, support 1 -> P 0.5, R 1, F1 2/3
+    assert r["per_class"][2]["precision"] == 0.5 and r["per_class"][2]["recall"] == 1.0
+    assert r["per_class"][2]["f1"] == pytest.approx(2 / 3)
+    # level 1: tp 1, predicted 1, support 2 -> P 1, R 0.5, F1 2/3
+    assert r["per_class"][1]["f1"] == pytest.approx(2 / 3)
+    assert r["accuracy"] == 5 / 8
+    assert r["n"] == 8 and r["unparsed"] == 0
+    assert r["macro_f1"] == pytest.approx((2 / 3 + 0.5 + 2 / 3 + 2 / 3) / 4)
+    assert r["macro_levels"] == [4, 3, 2, 1]
+    assert r["labels"] == [4, 3, 2, 1, "unparsed"]
+    assert r["confusion"] == {
+        4: {4: 2, 3: 1, 2: 0, 1: 0, "unparsed": 0},
+        3: {4: 0, 3: 1, 2: 1, 1: 0, "unparsed": 0},
+        2: {4: 0, 3: 0, 2: 1, 1: 0, "unparsed": 0},
+        1: {4: 1, 3: 0, 2: 0, 1: 1, "unparsed": 0},
+    }
+
+
+def test_none_predictions_are_wrong_and_get_their_own_column() -> None:
+    r = classification_report([4, 3, 3, 2], [None, 3, None, 2])
+    assert r["unparsed"] == 2
+    assert r["accuracy"] == 0.5
+    assert r["confusion"][4] == {4: 0, 3: 0, 2: 0, 1: 0, "unparsed": 1}
+    assert r["confusion"][3]["unparsed"] == 1
+    # a None lowers recall of its gold class but nobody's precision
+    assert r["per_class"][4] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}
+    assert r["per_class"][3] == {"precision": 1.0, "recall": 0.5, "f1": pytest.approx(2 / 3), "support": 2}
+    assert r["per_class"][2]["f1"] == 1.0
+
+
+def test_macro_over_classes_present_in_gold_only() -> None:
+    # no gold 2 or 1; a wrong prediction of 1 costs precision elsewhere but 1 is not averaged
+    r = classification_report([4, 4, 3], [4, 1, 3])
+    assert r["macro_levels"] == [4, 3]
+    f1_4 = 2 * 1.0 * 0.5 / 1.5
+    assert r["per_class"][4]["f1"] == pytest.approx(f1_4)
+    assert r["per_class"][1] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert r["macro_f1"] == pytest.approx((f1_4 + 1.0) / 2)
+
+
+def test_perfect_and_empty() -> None:
+    r = classification_report([1, 2, 3, 4], [1, 2, 3, 4])
+    assert r["accuracy"] == 1.0 and r["macro_f1"] == 1.0
+    empty = classification_report([], [])
+    assert empty["n"] == 0 and empty["accuracy"] == 0.0 and empty["macro_f1"] == 0.0 and empty["macro_levels"] == []
+
+
+def test_custom_levels_and_bad_input() -> None:
+    r = classification_report([1, 0, 1], [1, 1, 1], levels=(1, 0))
+    assert r["labels"] == [1, 0, "unparsed"]
+    assert r["per_class"][1]["precision"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="length"):
+        classification_report([4], [4, 3])
+    with pytest.raises(ValueError, match=r"gold\[1\] = 5"):
+        classification_report([4, 5], [4, 4])
+    with pytest.raises(ValueError, match=r"pred\[0\] = 0.*None"):
+        classification_report([4], [0])

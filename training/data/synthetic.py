@@ -1,0 +1,170 @@
+"""Seeded synthetic (query, product, level) pairs covering what TaoSR1 targets.
+
+Query families: generic, brand, attribute (size, color, capacity, material, gender),
+quantity, negation ("shampoo without sulfates"), alternative ("cheaper alternative to
+dyson"), compatibility ("case for iphone 8"), main item ("iphone 13" vs its case) and
+knowledge ("gift for a 5 year old"). Each query gets products aimed at every level; the
+level itself comes only from rules.judge, whose rule name leads the pair's tags, followed by
+``family:<name>`` and the query's constraints. Same arguments, same pairs.
+
+``generate_hard_set`` words queries with a disjoint template set and a separate random
+stream, and leans on near misses, so it can serve as a held-out evaluation set.
+This module orchestrates; vocabulary, wording, rendering and rules live in catalogue.py,
+queries.py, render.py and rules.py.
+
+    python -m training.data.synthetic out.jsonl --queries 200 --per-query 8 --seed 0 [--hard]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+from relevance.types import LabeledPair
+from training.data.items import build_item
+from training.data.jsonl import save_jsonl
+from training.data.queries import FAMILIES, Split, build_query
+from training.data.render import render
+from training.data.rules import Intent, judge
+
+# How often each relation is aimed at; tuned so levels 4/3/2/1 land near 30/25/25/20.
+TRAIN_MIX: dict[str, float] = {
+    "exact": 0.27,
+    "soft": 0.14,
+    "related": 0.11,
+    "conflict": 0.21,
+    "complement": 0.08,
+    "irrelevant": 0.19,
+}
+HARD_MIX: dict[str, float] = {
+    "exact": 0.24,
+    "soft": 0.16,
+    "related": 0.12,
+    "conflict": 0.26,
+    "complement": 0.08,
+    "irrelevant": 0.14,
+}
+
+SOURCE = "synthetic"
+HARD_SOURCE = "synthetic-hard"
+
+
+def _queries(n: int, rng: random.Random, split: Split, families: Sequence[str]) -> list[Intent]:
+    seen: set[str] = set()
+    out: list[Intent] = []
+    for i in range(n):
+        family = families[i % len(families)]
+        intent = build_query(family, rng, split)
+        for _ in range(30):
+            if intent.text not in seen:
+                break
+            intent = build_query(family, rng, split)
+        seen.add(intent.text)
+        out.append(intent)
+    return out
+
+
+def _pairs(
+    intents: list[Intent],
+    products_per_query: int,
+    rng: random.Random,
+    mix: dict[str, float],
+    id_prefix: str,
+    source: str,
+    near_miss: bool,
+) -> list[LabeledPair]:
+    relations, weights = list(mix), list(mix.values())
+    pairs: list[LabeledPair] = []
+    counter = 0
+    for intent in intents:
+        for _ in range(products_per_query):
+            relation = rng.choices(relations, weights=weights)[0]
+            item = build_item(intent, relation, rng, near_miss=near_miss)
+            level, rule = judge(intent, item)
+            product = render(item, f"{id_prefix}-{counter:06d}", rng)
+            counter += 1
+            pairs.append(
+                LabeledPair(query=intent.text, product=product, level=level, source=source, tags=(rule, *intent.tags()))
+            )
+    return pairs
+
+
+def _check(n_queries: int, products_per_query: int) -> None:
+    if n_queries < 0 or products_per_query < 1:
+        raise ValueError(f"need n_queries >= 0 and products_per_query >= 1, got {n_queries} and {products_per_query}")
+
+
+def generate(n_queries: int, products_per_query: int, seed: int) -> list[LabeledPair]:
+    """``n_queries * products_per_query`` training pairs; families round-robin, deterministic."""
+    _check(n_queries, products_per_query)
+    rng = random.Random(seed)
+    intents = _queries(n_queries, rng, "train", FAMILIES)
+    return _pairs(intents, products_per_query, rng, TRAIN_MIX, f"SYN{seed}", SOURCE, near_miss=False)
+
+
+def generate_hard_set(n_queries: int, products_per_query: int, seed: int = 0) -> list[LabeledPair]:
+    """Held-out pairs: hard-split templates (no query string shared with ``generate``), an
+    independent random stream, more conflicts and nearest-value conflicts."""
+    _check(n_queries, products_per_query)
+    rng = random.Random(f"taosr1-hard-{seed}")
+    intents = _queries(n_queries, rng, "hard", FAMILIES)
+    return _pairs(intents, products_per_query, rng, HARD_MIX, f"HARD{seed}", HARD_SOURCE, near_miss=True)
+
+
+def balance_by_level(pairs: Sequence[LabeledPair], seed: int, per_level: int | None = None) -> list[LabeledPair]:
+    """Resample so each level present has ``per_level`` pairs (default: the largest level's count).
+
+    Levels above the target are down-sampled without replacement; levels below keep all
+    their pairs and are topped up by sampling them with replacement. Levels absent from
+    ``pairs`` stay absent. The result is shuffled; same seed, same result.
+
+    >>> from relevance.types import LabeledPair, Product
+    >>> ps = [LabeledPair("q", Product(str(i), "t"), 4 if i < 3 else 1) for i in range(4)]
+    >>> sorted(p.level for p in balance_by_level(ps, seed=0))
+    [1, 1, 1, 4, 4, 4]
+    """
+    by_level: dict[int, list[LabeledPair]] = defaultdict(list)
+    for pair in pairs:
+        by_level[pair.level].append(pair)
+    if not by_level:
+        return []
+    target = per_level if per_level is not None else max(len(v) for v in by_level.values())
+    if target < 0:
+        raise ValueError(f"per_level must be >= 0, got {target}")
+    rng = random.Random(seed)
+    out: list[LabeledPair] = []
+    for level in sorted(by_level, reverse=True):
+        group = by_level[level]
+        if len(group) >= target:
+            out.extend(rng.sample(group, target))
+        else:
+            out.extend(group)
+            out.extend(rng.choices(group, k=target - len(group)))
+    rng.shuffle(out)
+    return out
+
+
+def write_synthetic(path: str | Path, n_queries: int, products_per_query: int, seed: int, hard: bool = False) -> int:
+    """Generate (or, with ``hard``, generate the hard set) and write JSONL; returns the count."""
+    make = generate_hard_set if hard else generate
+    return save_jsonl(make(n_queries, products_per_query, seed), path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Write synthetic relevance pairs as JSONL.")
+    parser.add_argument("path", help="output .jsonl file")
+    parser.add_argument("--queries", type=int, default=200, help="number of queries (default 200)")
+    parser.add_argument("--per-query", type=int, default=8, help="products per query (default 8)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--hard", action="store_true", help="write the held-out hard set instead")
+    args = parser.parse_args(argv)
+    n = write_synthetic(args.path, args.queries, args.per_query, args.seed, hard=args.hard)
+    print(f"wrote {n} pairs to {args.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
