@@ -62,6 +62,23 @@ def engine_options(settings: Settings) -> dict:
             "prefix_sharing": settings.prefix_sharing,
             "max_batch_tokens": settings.batch_max_tokens,
         }
+    if settings.engine == "vllm":
+        return {
+            "dtype": settings.dtype,
+            "threads": settings.threads,
+            "mode": settings.vllm_mode,
+            "url": settings.vllm_url,
+            "start_sidecar": settings.vllm_start_sidecar,
+            "max_model_len": settings.vllm_max_model_len,
+            "kv_cache_gb": settings.vllm_kv_cache_gb,
+            "gpu_memory_utilization": settings.vllm_gpu_memory_utilization,
+            "enable_lora": settings.vllm_enable_lora,
+            "max_lora_rank": settings.vllm_max_lora_rank,
+            "max_loras": settings.vllm_max_loras,
+            "enforce_eager": settings.vllm_enforce_eager,
+            "startup_timeout_s": settings.vllm_startup_timeout_s,
+            "request_timeout_s": settings.vllm_request_timeout_s,
+        }
     return {"dtype": settings.dtype}
 
 

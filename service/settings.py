@@ -38,6 +38,30 @@ class Settings(BaseSettings):
     threads: int | None = Field(None, ge=1, description="Intra-op threads (default: all available cores).")
     prefix_sharing: bool = Field(True, description="Reuse a query's prefix KV cache across its products.")
 
+    # vllm engine
+    vllm_mode: Literal["inprocess", "sidecar"] = Field(
+        "inprocess", description="inprocess: vLLM's engine inside this process; sidecar: a vLLM OpenAI server at vllm_url."
+    )
+    vllm_url: str | None = Field(
+        None, description="Sidecar URL (http://host:port); with vllm_start_sidecar, where it is started (default: a free loopback port)."
+    )
+    vllm_start_sidecar: bool = Field(
+        True, description="Sidecar mode: start the vLLM server here and stop it with the service; false = use the one at vllm_url."
+    )
+    vllm_max_model_len: int | None = Field(None, ge=16, description="Max tokens per sequence (default: the model's).")
+    vllm_kv_cache_gb: float | None = Field(
+        None, gt=0, description="KV cache size in GiB (default: 4 on CPU; on GPU vllm_gpu_memory_utilization decides)."
+    )
+    vllm_gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="Share of GPU memory vLLM may take.")
+    vllm_enable_lora: bool | None = Field(
+        None, description="Serve LoRA adapters (default: when the checkpoint is one); true lets adapter versions hot-load into one vLLM."
+    )
+    vllm_max_lora_rank: int = Field(16, ge=1, description="Largest adapter rank (raised to fit the adapter being loaded).")
+    vllm_max_loras: int = Field(2, ge=1, description="Adapters vLLM keeps active at once (2: old and new during a swap).")
+    vllm_enforce_eager: bool = Field(False, description="No torch.compile / CUDA graphs: faster start-up, slower scoring.")
+    vllm_startup_timeout_s: float = Field(600.0, gt=0, description="Max seconds to wait for vLLM (or the sidecar) to be up.")
+    vllm_request_timeout_s: float = Field(300.0, gt=0, description="Sidecar mode: max seconds for one HTTP call.")
+
     # retrieval
     retrieval: bool = Field(True, description="Put retrieved rules, cases and query knowledge into the prompt.")
     k_rules: int = Field(3, ge=0, le=20)
@@ -64,6 +88,10 @@ class Settings(BaseSettings):
     queue_max_pairs: int = Field(2048, ge=1, description="Pairs waiting for the engine before 429.")
     retry_after_s: int = Field(1, ge=1, description="Retry-After sent with 429 and 503.")
 
+    # lifecycle
+    drain_delay_s: float = Field(2.0, ge=0, description="After SIGTERM: seconds readiness is 503 before exit may start.")
+    drain_timeout_s: float = Field(30.0, ge=0, description="After the delay: max seconds to wait for in-flight requests.")
+
     # admin
     admin_token: str = Field("", description="Bearer token for /admin/*; admin is off while empty.")
 
@@ -74,6 +102,8 @@ class Settings(BaseSettings):
                 f"TAOSR1_MODEL_DIR={self.model_dir} has no taosr1.json manifest: point it at a checkpoint folder "
                 "(or unset it to serve the embedded default)"
             )
+        if self.engine == "vllm" and self.vllm_mode == "sidecar" and not self.vllm_start_sidecar and not self.vllm_url:
+            raise ValueError("TAOSR1_VLLM_START_SIDECAR=false needs TAOSR1_VLLM_URL (the running vLLM server's http://host:port)")
         if self.admin_token and self.admin_token.strip().lower() in DEFAULT_ADMIN_TOKENS:
             raise ValueError("TAOSR1_ADMIN_TOKEN is a default/guessable value: set a long random token")
         return self

@@ -18,8 +18,14 @@ TINY_CONFIG = dict(
     rms_norm_eps=1e-5,
 )
 
+# vLLM's CPU attention kernels take head sizes 32, 64, 80, … but not TINY_CONFIG's 16 (64 / 4 heads):
+# the same tiny model with 32-wide heads, for the vLLM engine's tests and bench.
+VLLM_TINY_CONFIG = {**TINY_CONFIG, "head_dim": 32}
 
-def build_tiny_checkpoint(out: Path, tokenizer_dir: Path, seed: int = 0, version: str = "1", name: str = "tiny") -> Path:
+
+def build_tiny_checkpoint(
+    out: Path, tokenizer_dir: Path, seed: int = 0, version: str = "1", name: str = "tiny", shape: dict | None = None
+) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -30,7 +36,7 @@ def build_tiny_checkpoint(out: Path, tokenizer_dir: Path, seed: int = 0, version
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
-        **TINY_CONFIG,
+        **(TINY_CONFIG if shape is None else shape),
     )
     model = LlamaForCausalLM(config)
     with torch.no_grad():  # larger logits than the default init so label probabilities differ visibly
