@@ -22,7 +22,7 @@ from relevance.parse import parse_answer
 from relevance.scoring import Scored, score_rows
 from relevance.types import RetrievedContext
 from service.batcher import Batcher
-from service.errors import NotReady, ServiceError, install_error_handlers
+from service.errors import NotReady, ServiceError, install_error_handlers, to_response
 from service.limits import check_batch, check_relevance
 from service.metrics import Metrics
 from service.runtime import LoadedModel, ModelRuntime, default_model_dir, load_model
@@ -50,6 +50,12 @@ class Service:
         self.knowledge = None
         self.batcher: Batcher | None = None
         self.load_task: asyncio.Task | None = None
+        self.inflight = 0
+        self.draining = False
+
+    def start_draining(self) -> None:
+        self.draining = True
+        self.metrics.ready.set(0)
 
     # -- lifecycle ----------------------------------------------------------------------
     def load_knowledge(self) -> None:
@@ -216,8 +222,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         endpoint = request.url.path
         if endpoint not in ("/relevance", "/relevance/batch"):
             return await call_next(request)
+        if svc.draining:  # refused before being accepted: the client may retry elsewhere
+            err = NotReady("the service is shutting down", fix="retry on another replica", retry_after_s=settings.retry_after_s)
+            svc.metrics.errors.labels(kind=err.kind).inc()
+            svc.metrics.requests.labels(endpoint=endpoint, outcome=err.kind).inc()
+            return to_response(err)
         gauge = svc.metrics.inflight.labels(endpoint=endpoint)
         gauge.inc()
+        svc.inflight += 1
         started = time.perf_counter()
         try:
             response = await call_next(request)
@@ -227,6 +239,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         finally:
             gauge.dec()
+            svc.inflight -= 1
         elapsed = time.perf_counter() - started
         # the error handlers leave the error kind in request.state (service.errors)
         outcome = "ok" if response.status_code < 400 else getattr(request.state, "error_kind", f"http_{response.status_code}")
@@ -299,6 +312,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz")
     async def readyz():
         """Readiness: a model is loaded and its warm-up scoring pass succeeded."""
+        if svc.draining:
+            return JSONResponse(
+                {"status": "draining", "error": {"kind": "not_ready", "message": "shutting down", "fix": "route to another replica"}},
+                status_code=503, headers={"Retry-After": str(settings.retry_after_s)},
+            )
         if svc.runtime.current is None:
             err = NotReady(
                 "not ready: " + (f"model load failed: {svc.runtime.last_error}" if svc.runtime.last_error else "model loading"),

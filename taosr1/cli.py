@@ -70,10 +70,14 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     from service.app import create_app
+    from service.lifecycle import DrainingServer
 
     settings = _settings(host=args.host, port=args.port, model_dir=args.model, engine=args.engine)
     _log(f"starting on http://{settings.host}:{settings.port} — OpenAPI docs at http://{settings.host}:{settings.port}/docs")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", timeout_graceful_shutdown=30)
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5)
+    server = DrainingServer(config, app.state.service, settings.drain_delay_s, settings.drain_timeout_s)
+    server.run()
     return 0
 
 
