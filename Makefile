@@ -18,6 +18,7 @@ serve: prepare
 
 test: install
 	@$(PY) -m ruff check .
+	@bash scripts/ensure_prometheus.sh
 	@$(PY) -m pytest -q
 
 lint: install

@@ -26,11 +26,13 @@ LATENCY_BUCKETS = (
 BATCH_PAIR_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 BATCH_TOKEN_BUCKETS = (64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 
-#: stages of a scoring request, as recorded in taosr1_stage_duration_seconds{stage}
+#: the scoring endpoints (service/app.py's middleware measures these) and their stages, as
+#: recorded in taosr1_stage_duration_seconds{endpoint, stage}; explain exists only online
 STAGES = ("retrieval", "render", "queue", "inference", "explain", "total")
-#: outcomes of taosr1_model_reloads_total; created at 0 so a first load shows as an increase
+SCORING_ENDPOINTS = {"/relevance": STAGES, "/relevance/batch": tuple(s for s in STAGES if s != "explain")}
+#: outcomes of taosr1_model_reloads_total
 RELOAD_OUTCOMES = ("loaded", "failed")
-#: error kinds (service.errors' table), created at 0 so error rates read 0, not "no data"
+#: error kinds (service.errors' table)
 ERROR_KINDS = tuple(STATUS_BY_KIND)
 #: foreign series passed through from the process-global registry (in-process vLLM engine)
 PASSTHROUGH_PREFIXES = ("vllm:",)
@@ -96,6 +98,15 @@ class Metrics:
         self.model_loaded_at = Gauge(
             "taosr1_model_loaded_timestamp_seconds", "Unix time the serving model was installed.", registry=r
         )
+        # Series that exist from the start (at 0): rate() then counts the first request, the
+        # first error or the first load, instead of starting a new series at 1 and missing it.
+        for endpoint, stages in SCORING_ENDPOINTS.items():
+            self.request_seconds.labels(endpoint=endpoint)
+            self.requests.labels(endpoint=endpoint, outcome="ok")
+            self.pairs.labels(endpoint=endpoint, outcome="ok")
+            self.inflight.labels(endpoint=endpoint)
+            for stage in stages:
+                self.stage_seconds.labels(endpoint=endpoint, stage=stage)
         for outcome in RELOAD_OUTCOMES:
             self.reloads.labels(outcome=outcome)
         for kind in ERROR_KINDS:
