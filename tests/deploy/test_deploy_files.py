@@ -64,7 +64,18 @@ def test_compose_services_and_wiring(compose):
     gpu = services["taosr1-gpu"]
     assert gpu["profiles"] == ["gpu"]
     assert gpu["environment"]["TAOSR1_ENGINE"] == "vllm"
-    devices = gpu["deploy"]["resources"]["reservations"]["devices"]
+    # the GPU service talks to the vLLM sidecar that the profile adds, which has the GPU
+    sidecar = services["vllm"]
+    assert sidecar["profiles"] == ["gpu"] and gpu["depends_on"]["vllm"]["condition"] == "service_healthy"
+    assert gpu["environment"]["TAOSR1_VLLM_MODE"] == "sidecar" and gpu["environment"]["TAOSR1_VLLM_START_SIDECAR"] == "false"
+    flags = dict(a.removeprefix("--").split("=", 1) for a in sidecar["command"] if a.startswith("--") and "=" in a)
+    assert gpu["environment"]["TAOSR1_VLLM_URL"] == f"http://vllm:{flags['port']}"
+    assert {"--enable-prefix-caching", "--enable-lora"} <= set(sidecar["command"])
+    assert flags["logprobs-mode"] == "processed_logprobs", "label log-probs must come back renormalised"
+    assert flags["model"].startswith("/app/var/cache/models/"), "the image's prepared base model"
+    registry = gpu["environment"]["TAOSR1_REGISTRY_DIR"]
+    assert any(v.split(":")[1] == registry for v in sidecar["volumes"]), "vLLM must read adapters at the service's paths"
+    devices = sidecar["deploy"]["resources"]["reservations"]["devices"]
     assert devices[0]["driver"] == "nvidia" and "gpu" in devices[0]["capabilities"]
     for svc in services.values():
         for v in svc.get("volumes", []):
@@ -86,6 +97,9 @@ def test_prometheus_config_scrapes_the_compose_services(compose):
     assert set(sd["names"]) == {"taosr1", "taosr1-gpu"} and set(sd["names"]) <= set(compose["services"])
     for name in sd["names"]:
         assert str(sd["port"]) == compose["services"][name]["environment"]["TAOSR1_PORT"]
+    vllm_job = next(j for j in config["scrape_configs"] if j["job_name"] == "vllm")
+    vllm_sd = vllm_job["dns_sd_configs"][0]
+    assert vllm_sd["names"] == ["vllm"] and f"--port={vllm_sd['port']}" in compose["services"]["vllm"]["command"]
     promtool = shutil.which("promtool")
     if promtool:
         r = subprocess.run([promtool, "check", "config", str(DEPLOY / "prometheus.yml")], capture_output=True, text=True, timeout=60)

@@ -46,6 +46,11 @@ def test_vllm_service_answers_relevance_over_http(mode, request, vllm_tiny_model
             assert abs(sum(x["probs"].values()) - 1) < 1e-4 and x["label"] and x["tier"]
             assert x["reasoning"] is not None or x["reasoning_error"] is not None
         assert body["model"]["engine"] == "vllm"
+        exported = client.get("/metrics").text
+        assert "taosr1_pairs_total" in exported
+        if mode == "inprocess":  # vLLM's own series, passed through beside ours (a sidecar serves its own)
+            names = {line.split("{")[0].split(" ")[0] for line in exported.splitlines() if line.startswith("vllm:")}
+            assert any(n.startswith("vllm:prefix_cache_queries") for n in names), sorted(names)[:20]
         # the service's answer is the engine's: same probabilities as scoring through the fixture's engine
         from relevance.assemble import render_group
         from relevance.prompt import PromptRenderer
