@@ -8,30 +8,45 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import numpy as np
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Header, Response
 from fastapi.responses import JSONResponse
 
 from relevance.assemble import group_by_query, render_group
 from relevance.engines.base import GenerationRequest
 from relevance.parse import parse_answer
+from relevance.registry import RegistryError
 from relevance.scoring import Scored, score_rows
 from relevance.types import RetrievedContext
 from service.batcher import Batcher
-from service.errors import NotReady, ServiceError, install_error_handlers, to_response
+from service.errors import (
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    NotFound,
+    NotReady,
+    ServiceError,
+    Unauthorized,
+    ValidationFailed,
+    install_error_handlers,
+    to_response,
+)
 from service.limits import check_batch, check_relevance
 from service.metrics import Metrics
-from service.runtime import LoadedModel, ModelRuntime, default_model_dir, load_model
+from service.reloader import Reloader, ReloadFailed
+from service.runtime import LoadedModel, ModelRuntime, initial_model, load_model
 from service.schemas import (
     BatchPairResult,
     BatchRequest,
     BatchResponse,
     RelevanceRequest,
     RelevanceResponse,
+    ReloadRequest,
 )
 from service.settings import Settings
 
@@ -52,6 +67,7 @@ class Service:
         self.load_task: asyncio.Task | None = None
         self.inflight = 0
         self.draining = False
+        self.reloader = Reloader(self)
 
     def start_draining(self) -> None:
         self.draining = True
@@ -77,18 +93,21 @@ class Service:
         self.batcher = Batcher(self.engine_executor, self.metrics, s.batch_max_tokens, s.batch_max_wait_ms, s.queue_max_pairs, s.retry_after_s)
         self.batcher.start()
         self.load_task = asyncio.create_task(self._load_initial())
+        self.reloader.start()
 
     async def _load_initial(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            model_dir = await loop.run_in_executor(self.io_executor, default_model_dir, self.settings)
+            model_dir, registry_version = await loop.run_in_executor(self.io_executor, initial_model, self.settings)
             loaded = await loop.run_in_executor(self.engine_executor, load_model, self.settings, model_dir)
+            loaded.registry_version = registry_version
         except Exception as exc:
             log.exception("model load failed")
             self.runtime.last_error = f"{type(exc).__name__}: {exc}"
             self.metrics.reloads.labels(outcome="failed").inc()
             return
         self.install(loaded)
+        self.reloader.note_initial(loaded)
         self.metrics.reloads.labels(outcome="loaded").inc()
 
     def install(self, loaded: LoadedModel) -> None:
@@ -101,6 +120,7 @@ class Service:
         self.metrics.ready.set(0)
         if self.load_task and not self.load_task.done():
             self.load_task.cancel()
+        await self.reloader.stop()
         if self.batcher:
             await self.batcher.stop()
         if self.runtime.current:
@@ -254,26 +274,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Score a page of candidate products for one query."""
         started = time.perf_counter()
         check_relevance(req.query, req.products, req.explain, settings)
-        model = svc.runtime.require(settings.retry_after_s)
-        products = [p.to_product() for p in req.products]
-        beta = settings.beta if req.beta is None else req.beta
-        [rows], [context], timings = await svc.score_groups(model, [req.query], [products], wait_for_room=False)
-        scored = score_rows(rows, model.engine.scheme, beta)
-        explanations = [(None, None)] * len(scored)
-        if req.explain:
-            t = time.perf_counter()
-            explanations = await svc.explain(model, req.query, context, products, scored)
-            timings["explain"] = (time.perf_counter() - t) * 1000
-        svc.record_scored("/relevance", scored)
-        timings["total"] = (time.perf_counter() - started) * 1000
-        svc.observe_stages("/relevance", {k: v for k, v in timings.items() if k != "total"})
-        return {
-            "query": req.query,
-            "results": [_result(p.id, sc, *ex) for p, sc, ex in zip(products, scored, explanations, strict=True)],
-            "model": model.ref,
-            "beta": beta,
-            "timings_ms": {k: round(v, 3) for k, v in timings.items()},
-        }
+        with svc.runtime.lease(settings.retry_after_s) as model:  # held until the answer is built
+            products = [p.to_product() for p in req.products]
+            beta = settings.beta if req.beta is None else req.beta
+            [rows], [context], timings = await svc.score_groups(model, [req.query], [products], wait_for_room=False)
+            scored = score_rows(rows, model.engine.scheme, beta)
+            explanations = [(None, None)] * len(scored)
+            if req.explain:
+                t = time.perf_counter()
+                explanations = await svc.explain(model, req.query, context, products, scored)
+                timings["explain"] = (time.perf_counter() - t) * 1000
+            svc.record_scored("/relevance", scored)
+            timings["total"] = (time.perf_counter() - started) * 1000
+            svc.observe_stages("/relevance", {k: v for k, v in timings.items() if k != "total"})
+            return {
+                "query": req.query,
+                "results": [_result(p.id, sc, *ex) for p, sc, ex in zip(products, scored, explanations, strict=True)],
+                "model": model.ref,
+                "beta": beta,
+                "timings_ms": {k: round(v, 3) for k, v in timings.items()},
+            }
 
     @app.post("/relevance/batch", response_model=BatchResponse, response_model_exclude_none=True)
     @svc.count_failed_pairs("/relevance/batch", lambda req: len(req.pairs))
@@ -281,28 +301,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Score many (query, product) pairs — offline jobs. Grouped by query inside; results in input order."""
         started = time.perf_counter()
         check_batch(req.pairs, settings)
-        model = svc.runtime.require(settings.retry_after_s)
-        beta = settings.beta if req.beta is None else req.beta
-        groups = group_by_query([p.query for p in req.pairs])
-        queries, members = [], []
-        for query, idx in groups.items():
-            for start in range(0, len(idx), settings.max_products):
-                queries.append(query)
-                members.append(idx[start : start + settings.max_products])
-        products = [[req.pairs[i].product.to_product() for i in idx] for idx in members]
-        rows, _, timings = await svc.score_groups(model, queries, products, wait_for_room=True)
-        out: list[BatchPairResult | None] = [None] * len(req.pairs)
-        all_scored = []
-        for idx, group_rows in zip(members, rows, strict=True):
-            scored = score_rows(np.asarray(group_rows), model.engine.scheme, beta)
-            all_scored += scored
-            for i, sc in zip(idx, scored, strict=True):
-                pair = req.pairs[i]
-                out[i] = {"query": pair.query, **_result(pair.product.id, sc)}
-        svc.record_scored("/relevance/batch", all_scored)
-        timings["total"] = (time.perf_counter() - started) * 1000
-        svc.observe_stages("/relevance/batch", {k: v for k, v in timings.items() if k != "total"})
-        return {"results": out, "model": model.ref, "beta": beta, "n": len(out), "timings_ms": {k: round(v, 3) for k, v in timings.items()}}
+        with svc.runtime.lease(settings.retry_after_s) as model:  # held until the answer is built
+            beta = settings.beta if req.beta is None else req.beta
+            groups = group_by_query([p.query for p in req.pairs])
+            queries, members = [], []
+            for query, idx in groups.items():
+                for start in range(0, len(idx), settings.max_products):
+                    queries.append(query)
+                    members.append(idx[start : start + settings.max_products])
+            products = [[req.pairs[i].product.to_product() for i in idx] for idx in members]
+            rows, _, timings = await svc.score_groups(model, queries, products, wait_for_room=True)
+            out: list[BatchPairResult | None] = [None] * len(req.pairs)
+            all_scored = []
+            for idx, group_rows in zip(members, rows, strict=True):
+                scored = score_rows(np.asarray(group_rows), model.engine.scheme, beta)
+                all_scored += scored
+                for i, sc in zip(idx, scored, strict=True):
+                    pair = req.pairs[i]
+                    out[i] = {"query": pair.query, **_result(pair.product.id, sc)}
+            svc.record_scored("/relevance/batch", all_scored)
+            timings["total"] = (time.perf_counter() - started) * 1000
+            svc.observe_stages("/relevance/batch", {k: v for k, v in timings.items() if k != "total"})
+            return {"results": out, "model": model.ref, "beta": beta, "n": len(out), "timings_ms": {k: round(v, 3) for k, v in timings.items()}}
 
     @app.get("/healthz")
     async def healthz():
@@ -339,7 +359,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "manifest": cur.manifest.__dict__,
             },
             "last_error": svc.runtime.last_error,
+            "registry": svc.reloader.describe(),
         }
+
+    def require_admin(authorization: str | None) -> None:
+        if not settings.admin_enabled:
+            raise NotFound("admin endpoints are off", fix="set TAOSR1_ADMIN_ENABLED=true and a long random TAOSR1_ADMIN_TOKEN")
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("admin endpoints need a bearer token", fix="send 'Authorization: Bearer <TAOSR1_ADMIN_TOKEN>'")
+        if not secrets.compare_digest(token.strip().encode(), settings.admin_token.encode()):
+            raise Forbidden("wrong admin token", fix="send the TAOSR1_ADMIN_TOKEN the service was started with")
+
+    async def run_reload(action) -> dict:
+        try:
+            attempt = await action()
+        except RegistryError as exc:
+            text = str(exc)
+            if "not allowed" in text or "outside the registry" in text:
+                raise ValidationFailed(
+                    "invalid version", fix="name a version inside the registry (see GET /models)",
+                    fields=[FieldProblem("version", text, "use a published version name such as 'v0003', or 'latest'")],
+                ) from exc
+            raise NotFound(text, fix="publish the version first, or pick one listed in GET /models") from exc
+        except ReloadFailed as exc:
+            raise Conflict(f"reload refused, still serving {svc.reloader.serving_version}: {exc}",
+                           fix="see GET /models (registry.reloads) and the server log") from exc
+        return {"status": attempt.outcome, **attempt.__dict__, "serving": svc.runtime.current.ref.model_dump()}
+
+    @app.post("/admin/reload")
+    async def admin_reload(req: ReloadRequest | None = None, authorization: str | None = Header(None)):
+        """Load a registry version (default: `latest`) beside the serving one, check it, and swap it in."""
+        require_admin(authorization)
+        version = (req or ReloadRequest()).version
+        return await run_reload(lambda: svc.reloader.reload(version, trigger="admin"))
+
+    @app.post("/admin/rollback")
+    async def admin_rollback(authorization: str | None = Header(None)):
+        """Serve the version served before the current one again (and point `latest` at it)."""
+        require_admin(authorization)
+        return await run_reload(svc.reloader.rollback)
 
     @app.get("/metrics")
     async def metrics():

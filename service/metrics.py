@@ -92,6 +92,11 @@ class Metrics:
             ["name", "version", "stage", "engine"], registry=r,
         )
         self.ready = Gauge("taosr1_ready", "1 when the service is ready to score.", registry=r)
+        self.reload_seconds = Histogram(
+            "taosr1_model_reload_duration_seconds",
+            "Time from a reload's start to the swap: load, validation, warm-up and canary.",
+            buckets=(0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600), registry=r,
+        )
         self.reloads = Counter(
             "taosr1_model_reloads_total", "Model load/reload attempts by outcome.", ["outcome"], registry=r
         )

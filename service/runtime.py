@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from relevance.engines.base import Engine, ScoringGroup
 from relevance.engines.factory import create_engine
 from relevance.manifest import CheckpointManifest
 from relevance.prompt import PromptRenderer
+from relevance.registry import read_latest, resolve
 from relevance.types import Product
 from service.errors import NotReady
 from service.schemas import ModelRef
@@ -35,6 +38,16 @@ def default_model_dir(settings: Settings) -> Path:
     return prepare_base_model(settings.cache_dir)
 
 
+def initial_model(settings: Settings) -> tuple[Path, str | None]:
+    """What the service loads at start and its registry version (None when not from the registry):
+    TAOSR1_MODEL_DIR if set, else the registry's `latest` version if one is published, else the default."""
+    if settings.model_dir is None:
+        latest = read_latest(settings.registry_dir) if Path(settings.registry_dir).is_dir() else None
+        if latest is not None:
+            return resolve(settings.registry_dir, latest), latest
+    return default_model_dir(settings), None
+
+
 @dataclass
 class LoadedModel:
     engine: Engine
@@ -43,6 +56,8 @@ class LoadedModel:
     path: Path
     loaded_at: float
     load_seconds: float
+    registry_version: str | None = None  # the registry's name for it, when it came from the registry
+    leases: int = 0  # requests using it now (event-loop thread only); it is closed after the last one
 
     @property
     def ref(self) -> ModelRef:
@@ -86,8 +101,12 @@ def load_model(settings: Settings, model_dir: Path) -> LoadedModel:
     """Load and warm up a checkpoint (blocking). Raises on anything that would make it unservable."""
     started = time.perf_counter()
     engine = create_engine(settings.engine, model_dir, cache_dir=settings.cache_dir, **engine_options(settings))
-    renderer = PromptRenderer(engine.tokenizer, engine.scheme)
-    warm_up(engine, renderer)
+    try:
+        renderer = PromptRenderer(engine.tokenizer, engine.scheme)
+        warm_up(engine, renderer)
+    except BaseException:
+        engine.close()  # a half-loaded engine must not keep its memory (or vLLM's processes)
+        raise
     loaded = LoadedModel(engine, renderer, engine.manifest, Path(model_dir), time.time(), time.perf_counter() - started)
     log.info("loaded %s v%s from %s in %.1fs", loaded.manifest.name, loaded.manifest.version, model_dir, loaded.load_seconds)
     return loaded
@@ -116,3 +135,13 @@ class ModelRuntime:
                 retry_after_s=retry_after_s,
             )
         return self.current
+
+    @contextmanager
+    def lease(self, retry_after_s: int) -> Iterator[LoadedModel]:
+        """The serving model, held for one request: a swap meanwhile does not close it under the request."""
+        model = self.require(retry_after_s)
+        model.leases += 1
+        try:
+            yield model
+        finally:
+            model.leases -= 1

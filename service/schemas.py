@@ -92,3 +92,9 @@ class BatchResponse(BaseModel):
     beta: float
     n: int
     timings_ms: dict[str, float]
+
+
+class ReloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field("latest", description="A registry version name (e.g. 'v0003'), or 'latest'.")

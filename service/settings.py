@@ -92,8 +92,24 @@ class Settings(BaseSettings):
     drain_delay_s: float = Field(2.0, ge=0, description="After SIGTERM: seconds readiness is 503 before exit may start.")
     drain_timeout_s: float = Field(30.0, ge=0, description="After the delay: max seconds to wait for in-flight requests.")
 
+    # hot-loading from the model registry (registry_dir)
+    registry_poll_s: float = Field(
+        5.0, ge=0, description="How often to check the registry's `latest` pointer for a new version (0: never)."
+    )
+    canary_data: Path | None = Field(
+        None, description="Labelled pairs (esci/wands/jsonl) a new version must pass (default: the shipped ESCI fixture)."
+    )
+    canary_size: int = Field(16, ge=1, description="How many canary pairs to score before a swap.")
+    canary_min_macro_f1: float = Field(
+        0.0, ge=0, le=1, description="Refuse a new version whose macro-F1 on the canary set is below this."
+    )
+    canary_min_agreement: float = Field(
+        0.0, ge=0, le=1, description="Refuse a new version whose labels agree with the serving model's on fewer canary pairs."
+    )
+
     # admin
-    admin_token: str = Field("", description="Bearer token for /admin/*; admin is off while empty.")
+    admin_enabled: bool = Field(False, description="Serve POST /admin/reload and /admin/rollback (needs admin_token).")
+    admin_token: str = Field("", description="Bearer token for /admin/*: long and random; default values are refused.")
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -104,6 +120,11 @@ class Settings(BaseSettings):
             )
         if self.engine == "vllm" and self.vllm_mode == "sidecar" and not self.vllm_start_sidecar and not self.vllm_url:
             raise ValueError("TAOSR1_VLLM_START_SIDECAR=false needs TAOSR1_VLLM_URL (the running vLLM server's http://host:port)")
+        if self.admin_enabled and self.admin_token.strip().lower() in DEFAULT_ADMIN_TOKENS:
+            raise ValueError(
+                "TAOSR1_ADMIN_ENABLED=true needs TAOSR1_ADMIN_TOKEN set to a long random value "
+                "(it is empty or a default): e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
         if self.admin_token and self.admin_token.strip().lower() in DEFAULT_ADMIN_TOKENS:
             raise ValueError("TAOSR1_ADMIN_TOKEN is a default/guessable value: set a long random token")
         return self
@@ -111,7 +132,3 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_index_dir(self) -> Path:
         return self.index_dir or self.cache_dir / "indexes"
-
-    @property
-    def admin_enabled(self) -> bool:
-        return bool(self.admin_token)

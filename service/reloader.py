@@ -1,0 +1,252 @@
+"""Hot-loading model versions from the registry: watch, load beside, validate, canary, swap, retire.
+
+A new version (the registry's `latest` pointer moved, or `POST /admin/reload`) is loaded on a
+thread of its own while the serving model keeps answering; loading validates the manifest
+(label scheme, prompt version, single-token labels) and runs a warm-up scoring pass
+(service.runtime.load_model). It is then scored on a small labelled canary set, beside the
+serving model, and refused when its macro-F1 or its agreement with the serving model is below
+the thresholds in settings. Only then is it swapped in — one assignment on the event loop, so
+a request sees either the old model or the new one, never a mix. Requests hold a lease on the
+model that accepted them; the old model's engine is closed once its last lease ends.
+
+Any failure (missing files, corrupt weights, wrong label scheme, canary below threshold, out of
+memory) leaves the serving model in place, is recorded in `/models` and in
+`taosr1_model_reloads_total{outcome="failed"}`, and is not retried by the watcher until the
+pointer moves again. Rollback returns to the version served before the current one and moves
+the registry's `latest` pointer there too, so a restart serves what is serving now.
+
+Knows nothing about HTTP: the app maps RegistryError and ReloadFailed to responses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from relevance.assemble import render_group
+from relevance.registry import RegistryError, check_version_name, read_latest, resolve, set_latest
+from relevance.types import LabeledPair
+from service.runtime import LoadedModel, load_model
+
+log = logging.getLogger("taosr1.reloader")
+
+HISTORY = 20  # reload attempts kept for /models
+
+
+class ReloadFailed(RuntimeError):
+    """A version could not be made the serving one; the serving model is unchanged."""
+
+
+@dataclass
+class ReloadAttempt:
+    """One reload attempt, as /models reports it."""
+
+    version: str
+    trigger: str  # watch | admin | rollback
+    outcome: str  # loaded | failed | unchanged
+    seconds: float = 0.0
+    error: str | None = None
+    canary: dict = field(default_factory=dict)
+    finished_at: float = field(default_factory=time.time)
+
+
+def canary_pairs(path: Path | None, size: int) -> list[LabeledPair]:
+    """The first `size` labelled pairs of the canary file (default: the shipped ESCI dev fixture)."""
+    from training.data import fixture_path
+    from training.data.loaders import load_pairs
+
+    return load_pairs(path or fixture_path("esci_dev.csv"))[:size]
+
+
+class Reloader:
+    """Owns every change of the serving model after the first one."""
+
+    def __init__(self, service):
+        self.svc = service
+        self.settings = service.settings
+        self.registry_dir = Path(self.settings.registry_dir)
+        self.lock = asyncio.Lock()
+        self.load_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="taosr1-reload")
+        self.history: deque[ReloadAttempt] = deque(maxlen=HISTORY)
+        self.served: list[str] = []  # registry versions served, oldest first (for rollback)
+        self.failed: dict[str, str] = {}  # version -> why; the watcher does not retry these
+        self.seen_pointer: str | None = None
+        self._watch_task: asyncio.Task | None = None
+        self._retire_tasks: set[asyncio.Task] = set()
+        self._canary: list[LabeledPair] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def note_initial(self, loaded: LoadedModel) -> None:
+        """Record the first model (from the registry or not) so the watcher and rollback know it."""
+        if loaded.registry_version:
+            self.served.append(loaded.registry_version)
+        self.seen_pointer = self._pointer()
+
+    def start(self) -> None:
+        if self.settings.registry_poll_s > 0:
+            self._watch_task = asyncio.create_task(self._watch(), name="taosr1-registry-watch")
+
+    async def stop(self) -> None:
+        if self._watch_task:
+            self._watch_task.cancel()
+        for task in list(self._retire_tasks):
+            task.cancel()
+        self.load_executor.shutdown(wait=False, cancel_futures=True)
+
+    # -- the watcher -------------------------------------------------------------------------
+    def _pointer(self) -> str | None:
+        try:
+            return read_latest(self.registry_dir)
+        except (RegistryError, OSError) as exc:
+            log.warning("registry %s: %s", self.registry_dir, exc)
+            return None
+
+    async def _watch(self) -> None:
+        """Poll the `latest` pointer (one small file read per interval, off the request path)."""
+        while True:
+            await asyncio.sleep(self.settings.registry_poll_s)
+            if self.svc.runtime.current is None or self.svc.draining:
+                continue
+            pointer = self._pointer()
+            if pointer is None or pointer == self.seen_pointer:
+                continue
+            self.seen_pointer = pointer
+            if pointer in self.failed or pointer == self.serving_version:
+                continue
+            try:
+                await self.reload(pointer, trigger="watch")
+            except ReloadFailed:
+                pass  # recorded; the serving model stays
+            except Exception:  # never let the watcher die
+                log.exception("watcher: reload of %s crashed", pointer)
+
+    @property
+    def serving_version(self) -> str | None:
+        cur = self.svc.runtime.current
+        return cur.registry_version if cur else None
+
+    # -- reload / rollback ----------------------------------------------------------------------
+    async def reload(self, version: str = "latest", trigger: str = "admin") -> ReloadAttempt:
+        """Make `version` (a registry version name, or 'latest') the serving model.
+
+        Raises RegistryError for a name that is not allowed or not published (nothing is loaded),
+        ReloadFailed when loading, validation or the canary refused it.
+        """
+        if version == "latest":
+            version = read_latest(self.registry_dir) or ""
+            if not version:
+                raise RegistryError(f"registry {self.registry_dir} has no published version yet")
+        check_version_name(version)
+        async with self.lock:
+            if version == self.serving_version:
+                return self._record(ReloadAttempt(version, trigger, "unchanged"))
+            path = resolve(self.registry_dir, version)
+            started = time.perf_counter()
+            loop = asyncio.get_running_loop()
+            loaded: LoadedModel | None = None
+            try:
+                loaded = await loop.run_in_executor(self.load_executor, load_model, self.settings, path)
+                loaded.registry_version = version
+                canary = await self._check_canary(loaded)
+            except Exception as exc:
+                if loaded is not None:
+                    await loop.run_in_executor(self.load_executor, loaded.engine.close)
+                error = f"{type(exc).__name__}: {exc}"
+                self.failed[version] = error
+                self.svc.metrics.reloads.labels(outcome="failed").inc()
+                self._record(ReloadAttempt(version, trigger, "failed", time.perf_counter() - started, error))
+                log.error("reload of %s refused (%s); still serving %s", version, error, self.serving_version)
+                raise ReloadFailed(error) from exc
+            previous = self.svc.runtime.current
+            self.svc.install(loaded)  # the swap: one assignment on the event loop
+            self.failed.pop(version, None)
+            if not self.served or self.served[-1] != version:
+                self.served.append(version)
+            seconds = time.perf_counter() - started
+            self.svc.metrics.reloads.labels(outcome="loaded").inc()
+            self.svc.metrics.reload_seconds.observe(seconds)
+            if previous is not None:
+                task = asyncio.create_task(self._retire(previous))
+                self._retire_tasks.add(task)
+                task.add_done_callback(self._retire_tasks.discard)
+            log.info("now serving %s (%s, %.1fs, canary %s)", version, trigger, seconds, canary)
+            return self._record(ReloadAttempt(version, trigger, "loaded", seconds, canary=canary))
+
+    async def rollback(self) -> ReloadAttempt:
+        """Serve the version served before the current one, and point `latest` at it."""
+        current = self.serving_version
+        earlier = [v for v in self.served if v != current]
+        if not earlier:
+            raise ReloadFailed(f"nothing to roll back to: no registry version was served before {current!r}")
+        target = earlier[-1]
+        await asyncio.get_running_loop().run_in_executor(None, set_latest, self.registry_dir, target)
+        self.seen_pointer = target  # the watcher must not treat our own pointer move as news
+        attempt = await self.reload(target, trigger="rollback")
+        if attempt.outcome == "loaded":
+            # the rolled-back-from version leaves the history: a second rollback goes further back
+            self.served = [v for v in self.served if v != current]
+        return attempt
+
+    async def _retire(self, old: LoadedModel) -> None:
+        """Close the old engine once no request holds it; on the engine thread, never mid-batch."""
+        while old.leases > 0:  # a request's lease covers its queued jobs and its explain calls
+            await asyncio.sleep(0.05)
+        await asyncio.get_running_loop().run_in_executor(self.svc.engine_executor, old.engine.close)
+        log.info("retired %s v%s", old.manifest.name, old.manifest.version)
+
+    # -- canary -------------------------------------------------------------------------------
+    async def _check_canary(self, candidate: LoadedModel) -> dict:
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        if self._canary is None:
+            self._canary = await loop.run_in_executor(self.load_executor, canary_pairs, s.canary_data, s.canary_size)
+        pairs = self._canary
+        new_levels = await loop.run_in_executor(self.load_executor, self._predict, candidate, pairs)
+        result: dict = {"n": len(pairs)}
+        from training.metrics import classification_report
+
+        result["macro_f1"] = round(classification_report([p.level for p in pairs], new_levels)["macro_f1"], 4)
+        current = self.svc.runtime.current
+        if current is not None:
+            old_levels = await loop.run_in_executor(self.svc.engine_executor, self._predict, current, pairs)
+            result["agreement"] = round(float(np.mean([a == b for a, b in zip(new_levels, old_levels, strict=True)])), 4)
+        if result["macro_f1"] < s.canary_min_macro_f1:
+            raise ReloadFailed(
+                f"canary macro-F1 {result['macro_f1']} < TAOSR1_CANARY_MIN_MACRO_F1={s.canary_min_macro_f1} on {len(pairs)} pairs"
+            )
+        if "agreement" in result and result["agreement"] < s.canary_min_agreement:
+            raise ReloadFailed(
+                f"canary agreement with the serving model {result['agreement']} < "
+                f"TAOSR1_CANARY_MIN_AGREEMENT={s.canary_min_agreement} on {len(pairs)} pairs"
+            )
+        return result
+
+    def _predict(self, model: LoadedModel, pairs: list[LabeledPair]) -> list[int]:
+        """Argmax levels of `pairs` on `model`, prompted exactly as serving prompts them."""
+        contexts = self.svc._retrieve([p.query for p in pairs])
+        groups = [render_group(model.renderer, p.query, [p.product], c) for p, c in zip(pairs, contexts, strict=True)]
+        levels = model.engine.scheme.level_values
+        return [levels[int(np.argmax(rows[0]))] for rows in model.engine.label_scores(groups)]
+
+    def _record(self, attempt: ReloadAttempt) -> ReloadAttempt:
+        self.history.append(attempt)
+        return attempt
+
+    def describe(self) -> dict:
+        """The registry side of /models."""
+        return {
+            "dir": str(self.registry_dir),
+            "latest": self._pointer(),
+            "serving": self.serving_version,
+            "served": list(self.served),
+            "poll_s": self.settings.registry_poll_s,
+            "failed": dict(self.failed),
+            "reloads": [asdict(a) for a in self.history],
+        }
