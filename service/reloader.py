@@ -81,6 +81,7 @@ class Reloader:
         self._watch_task: asyncio.Task | None = None
         self._retire_tasks: set[asyncio.Task] = set()
         self._canary: list[LabeledPair] | None = None
+        self._serving_levels: dict[int, list[int]] = {}  # id(serving LoadedModel) -> its canary levels
 
     # -- lifecycle ------------------------------------------------------------------------
     def note_initial(self, loaded: LoadedModel) -> None:
@@ -214,8 +215,13 @@ class Reloader:
 
         result["macro_f1"] = round(classification_report([p.level for p in pairs], new_levels)["macro_f1"], 4)
         current = self.svc.runtime.current
-        if current is not None:
-            old_levels = await loop.run_in_executor(self.svc.engine_executor, self._predict, current, pairs)
+        if current is not None and s.canary_min_agreement > 0:
+            # the serving model's canary answers run on the engine thread, between live batches:
+            # computed once per serving model, and only when a threshold asks for them
+            key = id(current)
+            if key not in self._serving_levels:
+                self._serving_levels = {key: await loop.run_in_executor(self.svc.engine_executor, self._predict, current, pairs)}
+            old_levels = self._serving_levels[key]
             result["agreement"] = round(float(np.mean([a == b for a, b in zip(new_levels, old_levels, strict=True)])), 4)
         if result["macro_f1"] < s.canary_min_macro_f1:
             raise ReloadFailed(

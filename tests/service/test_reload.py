@@ -96,10 +96,11 @@ def corrupt_copy(src: Path, dst: Path) -> Path:
 
 
 def registry_settings(registry: Path, index_dir: Path, cache_dir: Path, **over) -> Settings:
-    return Settings(
+    values = dict(
         port=free_port(), registry_dir=registry, index_dir=index_dir, cache_dir=cache_dir, dtype="float32",
-        registry_poll_s=0.2, admin_enabled=True, admin_token=TOKEN, canary_size=8, **over,
+        registry_poll_s=0.2, admin_enabled=True, admin_token=TOKEN, canary_size=8,
     )
+    return Settings(**{**values, **over})
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +200,21 @@ def test_admin_off_is_404_and_admin_on_needs_a_real_token(tmp_path, tiny_model_d
     with live_server(settings) as srv, srv.client() as c:
         r = c.post("/admin/reload", headers=AUTH)
         assert r.status_code == 404 and "TAOSR1_ADMIN_ENABLED" in r.json()["error"]["fix"]
+
+
+def test_agreement_with_the_serving_model_is_measured_and_enforced(tmp_path, checkpoints, index_dir, cache_dir):
+    registry = tmp_path / "registry"
+    publish(checkpoints["seed0"], registry, version="v0001")
+    settings = registry_settings(registry, index_dir, cache_dir, canary_min_agreement=1.0, registry_poll_s=0)
+    with live_server(settings) as srv, srv.client() as c:
+        publish(checkpoints["seed0"], registry, version="v0002")  # same weights: agrees on every canary pair
+        r = c.post("/admin/reload", headers=AUTH)
+        assert r.status_code == 200, r.text
+        assert r.json()["canary"]["agreement"] == 1.0 and r.json()["serving"]["version"] == "v0002"
+        publish(checkpoints["seed1"], registry, version="v0003")  # other weights
+        r = c.post("/admin/reload", headers=AUTH)
+        if r.status_code == 409:  # disagreed somewhere: refused, naming the threshold
+            assert "TAOSR1_CANARY_MIN_AGREEMENT" in r.json()["error"]["message"]
+            assert c.get("/models").json()["serving"]["version"] == "v0002"
+        else:  # two random models can agree on all 8 pairs; then the swap is legitimate
+            assert r.status_code == 200 and r.json()["canary"]["agreement"] == 1.0
