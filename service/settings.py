@@ -36,7 +36,9 @@ class Settings(BaseSettings):
     )
     device: str = Field("cpu", description="torch device for the transformers engine (cpu, cuda, cuda:1).")
     threads: int | None = Field(None, ge=1, description="Intra-op threads (default: all available cores).")
-    prefix_sharing: bool = Field(True, description="Reuse a query's prefix KV cache across its products.")
+    prefix_sharing: bool = Field(
+        True, description="Reuse prefix KV: a query's prefix across its products, the instruction across requests."
+    )
 
     # vllm engine
     vllm_mode: Literal["inprocess", "sidecar"] = Field(

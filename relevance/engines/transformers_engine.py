@@ -4,7 +4,10 @@ Scoring computes the decoder's hidden state at each prompt's last position and m
 it by the output-head rows of the label tokens only (4 rows, not the 49k-vocabulary head).
 With prefix sharing on, a group's shared prefix (instruction, context, query) is run once;
 its KV cache is broadcast over the products, and only the product suffixes are computed.
-Rows are sorted by length and packed under a token budget to keep padding small.
+Across requests, the engine keeps the KV of the *head* every prompt starts with (chat frame +
+instruction, found as the common prefix of the prompts it has seen), so neither a query's prefix
+nor an unshared pair recomputes it. Rows are sorted by length and packed under a token budget to
+keep padding small.
 """
 
 from __future__ import annotations
@@ -19,6 +22,23 @@ from relevance.checkpoint import load_causal_lm, load_tokenizer
 from relevance.engines.base import GenerationRequest, ScoringGroup
 from relevance.labels import get_scheme
 from relevance.tokens import label_token_ids
+
+KV = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values (batch, heads, positions, dim)
+#: the cached head is used only when a prompt shares at least this many leading tokens with it
+MIN_HEAD_TOKENS = 16
+
+
+def common_prefix_len(a: list[int], b: list[int]) -> int:
+    """Length of the longest common prefix of two id lists.
+
+    >>> common_prefix_len([1, 2, 3], [1, 2, 4, 5]), common_prefix_len([], [1])
+    (2, 0)
+    """
+    n = min(len(a), len(b))
+    for i in range(n):
+        if a[i] != b[i]:
+            return i
+    return n
 
 
 def cpu_supports_bf16() -> bool:
@@ -70,25 +90,27 @@ class TransformersEngine:
         self.prefix_sharing = prefix_sharing
         self.max_batch_tokens = max_batch_tokens
         self.pad_id = self.tokenizer.pad_token_id
+        self._head_ids: list[int] | None = None  # see _reusable_head
+        self._head_kv: KV = []
 
     # -- scoring ----------------------------------------------------------------------
     @torch.inference_mode()
     def label_scores(self, groups: list[ScoringGroup]) -> list[np.ndarray]:
         results: list[np.ndarray | None] = [None] * len(groups)
-        singles: list[tuple[int, list[int]]] = []
+        singles: list[tuple[int, list[int], list[int]]] = []  # group, prefix, suffix
         for gi, group in enumerate(groups):
             if self.prefix_sharing and group.n > 1:
                 results[gi] = self._score_shared(group)
             else:
-                singles.extend((gi, group.prefix_ids + s) for s in group.suffix_ids)
+                singles.extend((gi, group.prefix_ids, s) for s in group.suffix_ids)
         if singles:
-            rows = self._score_full([ids for _, ids in singles])
+            rows = self._score_singles([(p, s) for _, p, s in singles])
             per_group: dict[int, list[np.ndarray]] = {}
-            for (gi, _), row in zip(singles, rows, strict=True):
+            for (gi, _, _), row in zip(singles, rows, strict=True):
                 per_group.setdefault(gi, []).append(row)
             for gi, parts in per_group.items():
                 results[gi] = np.stack(parts)
-        return [r for r in results if r is not None]
+        return [r if r is not None else np.zeros((0, len(self.label_ids)), np.float32) for r in results]
 
     def _head(self, hidden: torch.Tensor) -> np.ndarray:
         return (hidden.float() @ self._label_head.T).cpu().numpy()
@@ -118,38 +140,77 @@ class TransformersEngine:
         last = torch.tensor([len(s) - 1 for s in seqs])
         return ids.to(self.device), mask.to(self.device), last.to(self.device)
 
-    def _score_full(self, seqs: list[list[int]]) -> list[np.ndarray]:
-        out: list[np.ndarray | None] = [None] * len(seqs)
-        for chunk in self._chunks([len(s) for s in seqs]):
-            ids, mask, last = self._padded([seqs[i] for i in chunk])
-            hidden = self._backbone(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
-            picked = hidden[torch.arange(len(chunk), device=hidden.device), last]
-            for i, row in zip(chunk, self._head(picked), strict=True):
-                out[i] = row
-        return out  # type: ignore[return-value]
-
-    def _score_shared(self, group: ScoringGroup) -> np.ndarray:
+    # -- the cached head: the tokens every prompt starts with ------------------------------
+    def _run_prefix(self, ids: list[int], past: KV | None = None, start: int = 0) -> KV:
+        """KV cache (batch 1) of `ids` at positions start…, continuing `past` (the KV of positions < start)."""
         from transformers import DynamicCache
 
-        prefix = torch.tensor([group.prefix_ids], device=self.device)
-        p_len = prefix.shape[1]
-        prefix_cache = self._backbone(input_ids=prefix, use_cache=True).past_key_values
-        layers = [(layer.keys, layer.values) for layer in prefix_cache.layers]
-        out = np.zeros((group.n, len(self.label_ids)), dtype=np.float32)
-        for chunk in self._chunks([len(s) for s in group.suffix_ids], extra_per_row=p_len):
-            ids, mask, last = self._padded([group.suffix_ids[i] for i in chunk])
+        tokens = torch.tensor([ids], device=self.device)
+        positions = torch.arange(start, start + len(ids), device=self.device).unsqueeze(0)
+        cache = DynamicCache(ddp_cache_data=past) if past else None
+        out = self._backbone(input_ids=tokens, position_ids=positions, past_key_values=cache, use_cache=True)
+        return [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+
+    def _reusable_head(self, prefixes: list[list[int]]) -> int:
+        """How many leading tokens of every prefix in `prefixes` the cached head covers (0: don't use it).
+
+        The head is seeded with the first prefix ever scored and narrowed to what later prefixes
+        share with it, so it converges on the chat frame + instruction that starts every prompt.
+        A prefix sharing fewer than MIN_HEAD_TOKENS with it leaves it alone (and does not use it).
+        """
+        if not self.prefix_sharing:  # the unshared path (and the benchmarks' baselines) recompute everything
+            return 0
+        if self._head_ids is None:
+            self._head_ids, self._head_kv = list(prefixes[0]), self._run_prefix(prefixes[0])
+        for p in prefixes:
+            common = common_prefix_len(self._head_ids, p)
+            if MIN_HEAD_TOKENS <= common < len(self._head_ids):
+                self._head_ids = self._head_ids[:common]
+                self._head_kv = [(k[:, :, :common].clone(), v[:, :, :common].clone()) for k, v in self._head_kv]
+        reuse = min(common_prefix_len(self._head_ids, p) for p in prefixes)
+        return reuse if reuse >= MIN_HEAD_TOKENS else 0
+
+    def _head_kv_upto(self, n: int) -> KV:
+        return [(k[:, :, :n], v[:, :, :n]) for k, v in self._head_kv]
+
+    # -- the two scoring paths ----------------------------------------------------------------
+    def _score_shared(self, group: ScoringGroup) -> np.ndarray:
+        """One query, many products: the prefix KV once (from the head on), then the suffixes batched."""
+        reuse = self._reusable_head([group.prefix_ids])
+        prefix = group.prefix_ids
+        if reuse == len(prefix):
+            layers = self._head_kv_upto(reuse)
+        elif reuse:
+            layers = self._run_prefix(prefix[reuse:], self._head_kv_upto(reuse), start=reuse)
+        else:
+            layers = self._run_prefix(prefix)
+        return self._score_after(layers, len(prefix), group.suffix_ids)
+
+    def _score_singles(self, pairs: list[tuple[list[int], list[int]]]) -> list[np.ndarray]:
+        """Pairs scored one row each (no sharing between them), after the head they all start with."""
+        reuse = self._reusable_head([p for p, _ in pairs])
+        rows = [(p + s)[reuse:] for p, s in pairs]
+        if reuse:
+            return list(self._score_after(self._head_kv_upto(reuse), reuse, rows))
+        return list(self._score_after(None, 0, rows))
+
+    def _score_after(self, layers: KV | None, p_len: int, suffixes: list[list[int]]) -> np.ndarray:
+        """Label scores at the last token of each suffix, every suffix continuing the same KV `layers`
+        (of `p_len` positions; None and 0 for none). Suffixes are right-padded within length-sorted chunks."""
+        from transformers import DynamicCache
+
+        out = np.zeros((len(suffixes), len(self.label_ids)), dtype=np.float32)
+        for chunk in self._chunks([len(s) for s in suffixes], extra_per_row=p_len):
+            ids, mask, last = self._padded([suffixes[i] for i in chunk])
             rows = len(chunk)
-            cache = DynamicCache(
-                ddp_cache_data=[(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in layers]
-            )
-            full_mask = torch.cat([torch.ones((rows, p_len), dtype=mask.dtype, device=mask.device), mask], dim=1)
             positions = (torch.arange(ids.shape[1], device=ids.device) + p_len).unsqueeze(0).expand(rows, -1)
+            if layers:
+                cache = DynamicCache(ddp_cache_data=[(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in layers])
+                mask = torch.cat([torch.ones((rows, p_len), dtype=mask.dtype, device=mask.device), mask], dim=1)
+            else:
+                cache = None
             hidden = self._backbone(
-                input_ids=ids,
-                attention_mask=full_mask,
-                position_ids=positions,
-                past_key_values=cache,
-                use_cache=True,
+                input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=cache is not None
             ).last_hidden_state
             picked = hidden[torch.arange(rows, device=hidden.device), last]
             out[chunk] = self._head(picked)

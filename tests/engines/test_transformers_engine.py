@@ -102,3 +102,21 @@ def test_adapter_checkpoint_is_merged_and_differs_from_base(engine, tiny_adapter
     assert adapted.manifest.kind == "adapter"
     group = _group(engine)
     assert not np.allclose(adapted.label_scores([group])[0], engine.label_scores([group])[0], atol=1e-4)
+
+
+def test_cached_head_is_the_common_start_and_changes_no_score(tiny_model_dir, cache_dir):
+    """Across queries the engine reuses the KV of the tokens every prompt starts with; scores stay exact."""
+    from relevance.engines.transformers_engine import MIN_HEAD_TOKENS, common_prefix_len
+
+    engine = TransformersEngine(tiny_model_dir, cache_dir=cache_dir, dtype="float32", threads=2)
+    queries = ["iphone 13 case", "garden hose 50 ft", "shampoo without sulfates"]
+    groups = [_group(engine, q) for q in queries]
+    singles = [ScoringGroup(g.prefix_ids, g.suffix_ids[:1]) for g in groups]  # one product each: no query sharing
+    first = engine.label_scores(groups[:1])  # seeds the head with this whole prefix
+    assert engine._head_ids == groups[0].prefix_ids
+    cached = engine.label_scores(singles) + engine.label_scores(groups)
+    common = min(common_prefix_len(groups[0].prefix_ids, g.prefix_ids) for g in groups)
+    assert engine._head_ids == groups[0].prefix_ids[:common] and common >= MIN_HEAD_TOKENS  # narrowed to the shared start
+    for got, group in zip(cached, singles + groups, strict=True):
+        np.testing.assert_allclose(got, _reference_scores(engine, group), atol=1e-4)
+    np.testing.assert_allclose(first[0], cached[len(singles)], atol=1e-4)
