@@ -1,4 +1,4 @@
-"""The `taosr1` command: serve, prepare, index build, eval, data synth.
+"""The `taosr1` command: serve, prepare, index build, eval, data synth, train, publish.
 
 A thin layer over the packages: it parses arguments, builds Settings, and calls one function
 per subcommand. Results meant for scripts go to stdout as JSON; progress goes to stderr.
@@ -142,6 +142,75 @@ def cmd_data_synth(args) -> int:
     return 0
 
 
+def _summary(result):
+    """A stage's summary without per-step histories (those are in <run>/logs/*.jsonl)."""
+    if isinstance(result, dict):
+        return {k: _summary(v) for k, v in result.items() if k != "history"}
+    return result
+
+
+def cmd_train_stage(args) -> int:
+    from training.config import load_recipe, overrides_from_args
+    from training.pipeline import SECTIONS, STAGE_SECTIONS, build_configs, run_stage
+
+    overrides = {section: overrides_from_args(args, SECTIONS[section]) for section in STAGE_SECTIONS[args.stage]}
+    cfgs = build_configs(load_recipe(args.recipe), overrides)
+    print(json.dumps(_summary(run_stage(args.stage, cfgs)), default=str))
+    return 0
+
+
+def cmd_train_pipeline(args) -> int:
+    from training.pipeline import parse_sets, run_pipeline
+
+    overrides = parse_sets(args.set or [])
+    if args.stages:
+        overrides.setdefault("pipeline", {})["stages"] = args.stages
+    print(json.dumps(_summary(run_pipeline(args.recipe, overrides)), default=str))
+    return 0
+
+
+def cmd_publish(args) -> int:
+    from relevance.registry import publish
+
+    target = publish(Path(args.checkpoint), Path(args.registry), version=args.version, make_latest=not args.no_latest)
+    print(json.dumps({"version": target.name, "path": str(target), "latest": not args.no_latest}))
+    return 0
+
+
+def add_training_commands(sub) -> None:
+    """`taosr1 train <stage>`, `taosr1 train pipeline` and `taosr1 publish`."""
+    from training.config import add_config_arguments
+    from training.pipeline import SECTIONS, STAGE_SECTIONS
+
+    train = sub.add_parser("train", help="TaoSR1 training stages: cot, sft, dpo, grpo, eval, or the whole pipeline")
+    stages = train.add_subparsers(dest="stage", required=True)
+    helps = {
+        "cot": "build 5-step CoT rationales with RAG and a teacher (<run>/cot/cot.jsonl)",
+        "sft": "supervised fine-tuning on label-first answers (<run>/sft/final)",
+        "dpo": "pass@N sampling of the SFT model, preference pairs, DPO (<run>/dpo/final)",
+        "grpo": "GRPO with difficulty-based dynamic sampling (<run>/grpo/final)",
+        "eval": "per-class F1, macro-F1, accuracy and hallucination rate per stage (<run>/eval/table.md)",
+    }
+    for stage, sections in STAGE_SECTIONS.items():
+        s = stages.add_parser(stage, help=helps[stage])
+        s.add_argument("--recipe", help="recipe YAML (sections run, data, cot, sft, sampling, dpo, grpo, eval)")
+        for section in sections:
+            add_config_arguments(s, SECTIONS[section])
+        s.set_defaults(func=cmd_train_stage)
+    s = stages.add_parser("pipeline", help="run the recipe's stages in order (each resumes or skips when done)")
+    s.add_argument("--recipe", required=True, help="recipe YAML, e.g. training/recipes/tiny.yaml")
+    s.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="override one recipe field (repeatable)")
+    s.add_argument("--stages", help="comma-separated stages to run instead of pipeline.stages")
+    s.set_defaults(func=cmd_train_pipeline)
+
+    s = sub.add_parser("publish", help="publish a checkpoint folder into a model registry (atomic; moves `latest`)")
+    s.add_argument("--checkpoint", required=True, help="checkpoint folder with a taosr1.json")
+    s.add_argument("--registry", required=True, help="registry folder (created if missing)")
+    s.add_argument("--version", help="version name (default: the next vNNNN)")
+    s.add_argument("--no-latest", action="store_true", help="publish without moving the latest pointer")
+    s.set_defaults(func=cmd_publish)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="taosr1", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -183,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--hard", action="store_true", help="the held-out hard set (disjoint templates)")
     s.set_defaults(func=cmd_data_synth)
+    add_training_commands(sub)
     return p
 
 

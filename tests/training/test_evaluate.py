@@ -1,0 +1,64 @@
+"""Eval after a stage: serving-path metrics per set, hallucination rate, and the per-stage table."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from relevance.engines.transformers_engine import TransformersEngine
+from relevance.judge import Judge
+from relevance.labels import TAOSR1
+from training.config import build_config
+from training.data.jsonl import save_jsonl
+from training.data.loaders import load_pairs
+from training.data.synthetic import generate_hard_set
+from training.evaluate import EvalConfig, hallucination, markdown_table, run_eval
+from training.metrics import classification_report
+from training.run import DataConfig, RunConfig, RunLayout
+
+ESCI = Path(__file__).resolve().parents[2] / "training" / "data" / "fixtures" / "esci_dev.csv"
+
+
+def test_hallucination_counts_only_readable_verdicts():
+    rationales = ["5. Verdict: 3 Related", "5. Verdict: 2 Mismatch", "5. Verdict: Irrelevant", "Verdict: ???", ""]
+    assert hallucination([3, 3, 1, 4, 2], rationales, TAOSR1) == {
+        "explained": 5, "verdict_readable": 0.6, "hallucination_rate": round(1 / 3, 4)
+    }
+    assert hallucination([4], ["no verdict at all"], TAOSR1)["hallucination_rate"] is None
+
+
+def test_markdown_table_has_one_row_per_stage_and_set():
+    rows = [{"stage": "sft", "set": "a", "macro_f1": 0.5}, {"stage": "dpo", "set": "a", "macro_f1": 0.6}]
+    lines = markdown_table(rows).splitlines()
+    assert lines[0] == "| stage | set | macro_f1 |" and lines[2] == "| sft | a | 0.5 |" and len(lines) == 4
+
+
+def test_run_eval_writes_a_per_stage_table_from_the_serving_path(tmp_path, label_sft_dir, cache_dir):
+    run = build_config(RunConfig, {"run_dir": str(tmp_path / "run"), "cache_dir": str(cache_dir), "retrieval": False, "dtype": "float32"})
+    layout = RunLayout(run.run_dir)
+    shutil.copytree(label_sft_dir, layout.final("sft"))
+    shutil.copytree(label_sft_dir, layout.final("dpo"))  # any checkpoint stands in for a stage here
+    save_jsonl(generate_hard_set(2, 3, seed=0), layout.hard_pairs)
+    data = build_config(DataConfig, {"esci_eval": str(ESCI)})
+    cfg = build_config(
+        EvalConfig,
+        {"stages": ["sft", "dpo", "grpo"], "limit": 6, "explain_samples": 2, "explain_max_new_tokens": 8, "eval_device": "cpu"},
+    )
+    result = run_eval(run, data, cfg)
+    rows = json.loads((layout.eval_dir / "table.json").read_text())
+    assert rows == result["rows"]
+    assert [(r["stage"], r["set"], r["n"]) for r in rows] == [
+        ("sft", "synthetic-hard", 6), ("sft", "esci-dev", 6), ("dpo", "synthetic-hard", 6), ("dpo", "esci-dev", 6)
+    ]  # no grpo checkpoint: skipped
+    assert {"accuracy", "macro_f1", "f1_4", "f1_3", "f1_2", "f1_1", "hallucination_rate"} <= set(rows[0])
+    table = (layout.eval_dir / "table.md").read_text()
+    assert table.count("| sft |") == 2 and table.count("| dpo |") == 2
+    # the numbers are what serving's judge gives for the same pairs
+    pairs = load_pairs(ESCI)[:6]
+    judge = Judge(TransformersEngine(layout.final("sft"), cache_dir=cache_dir, dtype="float32"))
+    scored = judge.score_pairs([p.query for p in pairs], [p.product for p in pairs])
+    expected = classification_report([p.level for p in pairs], [s.level for s in scored])
+    report = json.loads((layout.eval_dir / "sft.json").read_text())["sets"]["esci-dev"]
+    assert report["accuracy"] == expected["accuracy"] and report["macro_f1"] == expected["macro_f1"]
+    assert report["hallucination"]["explained"] == 2

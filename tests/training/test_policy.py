@@ -1,0 +1,45 @@
+"""Where a stage starts and how its weights load for training and save with a manifest."""
+
+from __future__ import annotations
+
+import torch
+
+from relevance.manifest import read_manifest
+from training.config import build_config
+from training.policy import TuneConfig, load_policy, save_checkpoint, start_dir_for, trainable_parameters
+
+
+def test_start_dir_prefers_init_then_the_first_finished_previous_stage(tmp_path, tiny_model_dir, cache_dir):
+    dpo, sft = tmp_path / "dpo" / "final", tmp_path / "sft" / "final"
+    assert start_dir_for(None, [dpo, sft], str(tiny_model_dir), cache_dir) == tiny_model_dir
+    sft.mkdir(parents=True)
+    (sft / "taosr1.json").write_text("{}")
+    assert start_dir_for(None, [dpo, sft], str(tiny_model_dir), cache_dir) == sft
+    dpo.mkdir(parents=True)
+    (dpo / "taosr1.json").write_text("{}")
+    assert start_dir_for(None, [dpo, sft], str(tiny_model_dir), cache_dir) == dpo
+    assert start_dir_for(str(tmp_path / "x"), [dpo, sft], str(tiny_model_dir), cache_dir) == tmp_path / "x"
+
+
+def test_lora_on_a_full_start_then_lora_again_continues_the_same_adapter(tmp_path, tiny_model_dir, cache_dir):
+    cfg = build_config(TuneConfig, {"lora": True, "lora_r": 4, "device": "cpu"})
+    first = load_policy(tiny_model_dir, cache_dir, cfg, "cpu")
+    assert first.kind == "adapter" and first.base_model == str(tiny_model_dir.resolve())
+    with torch.no_grad():
+        for p in first.model.parameters():
+            if p.requires_grad:
+                p.add_(0.01)
+    saved = trainable_parameters(first.model)
+    out = save_checkpoint(first, tmp_path / "a", stage="sft", data_hash="abc", recipe={"key": {"x": 1}}, metrics={"m": 1})
+    manifest = read_manifest(out)
+    assert (manifest.kind, manifest.stage, manifest.parent, manifest.data_hash) == ("adapter", "sft", str(tiny_model_dir.resolve()), "abc")
+    assert not list(tmp_path.glob(".a-*"))  # the temp folder was renamed into place
+
+    second = load_policy(out, cache_dir, cfg, "cpu")
+    assert second.kind == "adapter" and second.base_model == str(tiny_model_dir.resolve())
+    again = trainable_parameters(second.model)
+    assert again.keys() == saved.keys() and all(torch.equal(again[k], saved[k]) for k in saved)
+
+    merged = load_policy(out, cache_dir, build_config(TuneConfig, {"lora": False}), "cpu")
+    assert merged.kind == "full" and not any("lora" in n for n, _ in merged.model.named_parameters())
+    assert all(p.requires_grad for p in merged.model.parameters())

@@ -1,0 +1,95 @@
+"""Difficulty-based dynamic sampling for GRPO, as pure functions over indices and outcomes.
+
+* `informative_groups`: keep a prompt's rollout group only when its rollouts are neither all
+  right nor all wrong — such a group has zero advantage everywhere and teaches nothing;
+* `in_pass_rate_window`: the optional pre-filter, keeping prompts whose pass rate under the
+  SFT model lies in a window (too easy and hopeless prompts are left out before training);
+* `prompt_order`: the order prompts are drawn in, shuffled, or class-balanced (round-robin
+  over gold levels, each level shuffled), which the paper found helped most.
+Knows nothing about models or rewards; the GRPO loop refills its batch from `prompt_order`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+
+def informative_groups(correct: Sequence[Sequence[bool]]) -> tuple[list[int], float]:
+    """(indices of groups with both right and wrong rollouts, fraction of groups filtered out).
+
+    >>> informative_groups([[True, False], [True, True], [False, False], [False, True, True]])
+    ([0, 3], 0.5)
+    >>> informative_groups([])
+    ([], 0.0)
+    """
+    keep = [i for i, group in enumerate(correct) if any(group) and not all(group)]
+    filtered = (len(correct) - len(keep)) / len(correct) if correct else 0.0
+    return keep, filtered
+
+
+def in_pass_rate_window(pass_rates: Sequence[float], low: float, high: float) -> list[int]:
+    """Indices of prompts whose pass rate p satisfies low <= p <= high.
+
+    >>> in_pass_rate_window([0.0, 0.2, 0.5, 1.0], 0.1, 0.9)
+    [1, 2]
+    """
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"need 0 <= low <= high <= 1, got low={low}, high={high}")
+    return [i for i, p in enumerate(pass_rates) if low <= p <= high]
+
+
+def prompt_order(levels: Sequence[int], seed: int, balanced: bool) -> list[int]:
+    """One epoch of prompt indices: shuffled, or round-robin over levels (best level first) when balanced.
+
+    Balanced order cycles the levels until every prompt is used, so rare levels come up as
+    often as common ones at the start of an epoch.
+
+    >>> levels = [4, 4, 4, 1, 2]
+    >>> [levels[i] for i in prompt_order(levels, seed=0, balanced=True)]  # one of each level first
+    [4, 2, 1, 4, 4]
+    >>> sorted(prompt_order([4, 4, 4, 1, 2], seed=0, balanced=False))
+    [0, 1, 2, 3, 4]
+    """
+    rng = random.Random(seed)
+    if not balanced:
+        order = list(range(len(levels)))
+        rng.shuffle(order)
+        return order
+    by_level: dict[int, list[int]] = {}
+    for i, level in enumerate(levels):
+        by_level.setdefault(level, []).append(i)
+    queues = []
+    for level in sorted(by_level, reverse=True):
+        items = by_level[level]
+        rng.shuffle(items)
+        queues.append(items)
+    order: list[int] = []
+    while any(queues):
+        for q in queues:
+            if q:
+                order.append(q.pop())
+    return order
+
+
+class PromptStream:
+    """Endless prompt indices, epoch after epoch of `prompt_order` (a new seed per epoch)."""
+
+    def __init__(self, levels: Sequence[int], seed: int, balanced: bool, allowed: Sequence[int] | None = None):
+        self.allowed = list(range(len(levels))) if allowed is None else list(allowed)
+        if not self.allowed:
+            raise ValueError("no prompts to draw from (the pass-rate window left none)")
+        self.levels = [levels[i] for i in self.allowed]
+        self.seed = seed
+        self.balanced = balanced
+        self.epoch = 0
+        self._queue: list[int] = []
+
+    def take(self, n: int) -> list[int]:
+        out = []
+        while len(out) < n:
+            if not self._queue:
+                self._queue = [self.allowed[i] for i in prompt_order(self.levels, self.seed + self.epoch, self.balanced)]
+                self.epoch += 1
+            out.append(self._queue.pop(0))
+        return out

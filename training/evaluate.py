@@ -1,0 +1,163 @@
+"""Eval after a stage: per-class F1, macro-F1 and accuracy on held-out sets, plus the
+discriminative-hallucination rate, written as one table per run (markdown + JSON).
+
+Labels come from the serving path: `relevance.judge.Judge` (retrieval → `relevance.assemble`
+→ `engine.label_scores` → `relevance.scoring`), so a stage is measured exactly as it would
+serve; metrics from `training.metrics.classification_report`. On a small *explain* sample
+the model writes its rationale after its own scored label (`Judge.explain`, greedy); the
+rationale's verdict (`relevance.parse.verdict_level`) disagreeing with that label is a
+discriminative hallucination. The rate is over explanations with a readable verdict
+(None when there is none); `verdict_readable` says what share had one.
+Output: `<run>/eval/<stage>.json` per stage, and `<run>/eval/table.{md,json}` over every
+stage evaluated so far. Knows nothing about training.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from relevance.parse import verdict_level
+from relevance.types import LabeledPair
+from training.config import option
+from training.metrics import classification_report
+from training.run import DataConfig, RunConfig, RunLayout, eval_sets, log, open_retriever
+
+EVAL_STAGES = ("base", "sft", "dpo", "grpo")
+
+
+@dataclass
+class EvalConfig:
+    stages: list[str] = option(["sft", "dpo", "grpo"], "stages whose final checkpoints are evaluated ('base' = the run's base model)")
+    sets: list[str] = option(["synthetic-hard", "esci-dev"], "evaluation sets by name (see training.run.eval_sets)")
+    limit: int | None = option(None, "evaluate at most this many pairs per set (the first N)")
+    beta: float = option(0.5, "CumPT β used for tiers (as serving)")
+    explain_samples: int = option(16, "pairs per set whose rationale is generated to measure hallucination (0 = skip)")
+    explain_max_new_tokens: int = option(160, "longest generated rationale")
+    eval_engine: str = option("transformers", "engine that scores: auto (the service's TAOSR1_ENGINE), transformers or vllm")
+    eval_device: str = option("auto", "device of the transformers engine: auto (cuda when available), cpu, cuda")
+
+    def validate(self) -> None:
+        unknown = [s for s in self.stages if s not in EVAL_STAGES]
+        if unknown:
+            raise ValueError(f"eval.stages {unknown} are not among {list(EVAL_STAGES)}")
+
+
+def hallucination(levels: list[int], rationales: list[str], scheme) -> dict[str, Any]:
+    """Share of readable rationales whose verdict disagrees with the emitted label.
+
+    >>> from relevance.labels import TAOSR1
+    >>> hallucination([4, 2, 3], ["5. Verdict: 4 Excellent", "5. Verdict: 1 Irrelevant", "no verdict"], TAOSR1)
+    {'explained': 3, 'verdict_readable': 0.6667, 'hallucination_rate': 0.5}
+    """
+    verdicts = [verdict_level(r, scheme) for r in rationales]
+    readable = [(lv, v) for lv, v in zip(levels, verdicts, strict=True) if v is not None]
+    return {
+        "explained": len(levels),
+        "verdict_readable": round(len(readable) / len(levels), 4) if levels else 0.0,
+        "hallucination_rate": round(sum(1 for lv, v in readable if lv != v) / len(readable), 4) if readable else None,
+    }
+
+
+def evaluate_judge(judge, pairs: list[LabeledPair], cfg: EvalConfig) -> dict[str, Any]:
+    """Metrics of one engine-backed judge on labelled pairs."""
+    scored = judge.score_pairs([p.query for p in pairs], [p.product for p in pairs], beta=cfg.beta)
+    report = classification_report([p.level for p in pairs], [s.level for s in scored])
+    sample = list(range(min(cfg.explain_samples, len(pairs))))
+    levels, rationales = [], []
+    for i in sample:
+        answer = judge.explain(pairs[i].query, pairs[i].product, scored[i].level, max_new_tokens=cfg.explain_max_new_tokens)
+        levels.append(scored[i].level)
+        rationales.append(answer.reasoning)
+    report["hallucination"] = hallucination(levels, rationales, judge.engine.scheme)
+    report["explain_examples"] = [{"label": lv, "reasoning": r[:400]} for lv, r in list(zip(levels, rationales, strict=True))[:3]]
+    return report
+
+
+def evaluate_checkpoint(model_dir: Path, sets: dict[str, list[LabeledPair]], cfg: EvalConfig, run: RunConfig, retriever) -> dict[str, Any]:
+    from relevance.judge import Judge
+    from training.engines import open_engine
+    from training.policy import pick_device
+
+    engine = open_engine(model_dir, Path(run.cache_dir), cfg.eval_engine, pick_device(cfg.eval_device), run.dtype)
+    try:
+        judge = Judge(engine, retriever)
+        m = engine.manifest
+        out = {"checkpoint": str(model_dir), "model": {"name": m.name, "stage": m.stage, "kind": m.kind}, "engine": engine.name, "sets": {}}
+        for name, pairs in sets.items():
+            out["sets"][name] = evaluate_judge(judge, pairs, cfg)
+            r = out["sets"][name]
+            log(f"eval {m.stage} on {name}: n={r['n']} acc={r['accuracy']:.3f} macro-F1={r['macro_f1']:.3f} halluc={r['hallucination']['hallucination_rate']}")
+    finally:
+        engine.close()
+    return out
+
+
+def table_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (stage, set), stages in pipeline order."""
+    rows = []
+    for stage in sorted(results, key=lambda s: EVAL_STAGES.index(s) if s in EVAL_STAGES else 99):
+        for set_name, r in results[stage]["sets"].items():
+            row = {"stage": stage, "set": set_name, "n": r["n"], "accuracy": round(r["accuracy"], 4), "macro_f1": round(r["macro_f1"], 4)}
+            for level, c in r["per_class"].items():
+                row[f"f1_{level}"] = round(c["f1"], 4)
+            row["hallucination_rate"] = r["hallucination"]["hallucination_rate"]
+            rows.append(row)
+    return rows
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """Rows as a markdown table (None shown as '–').
+
+    >>> print(markdown_table([{"stage": "sft", "macro_f1": 0.5, "hallucination_rate": None}]))
+    | stage | macro_f1 | hallucination_rate |
+    |---|---|---|
+    | sft | 0.5 | – |
+    """
+    if not rows:
+        return "(no evaluated stage)\n"
+    cols = list(rows[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join("–" if r.get(c) is None else str(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _load_sets(data: DataConfig, layout: RunLayout, cfg: EvalConfig) -> dict[str, list[LabeledPair]]:
+    from training.data.loaders import load_pairs
+
+    available = eval_sets(data, layout)
+    sets = {}
+    for name in cfg.sets:
+        if name not in available:
+            raise ValueError(f"eval set {name!r} is not configured; available: {sorted(available)}")
+        if not Path(available[name]).exists():
+            log(f"eval: skipping {name} ({available[name]} does not exist)")
+            continue
+        pairs = load_pairs(available[name])
+        sets[name] = pairs[: cfg.limit] if cfg.limit is not None else pairs
+    return sets
+
+
+def run_eval(run: RunConfig, data: DataConfig, cfg: EvalConfig, layout: RunLayout | None = None) -> dict[str, Any]:
+    """Evaluate every requested stage that has a final checkpoint; rewrite the run's table."""
+    from relevance.checkpoint import resolve_base_model
+
+    layout = layout or RunLayout(run.run_dir, run.index_dir)
+    sets = _load_sets(data, layout, cfg)
+    retriever = open_retriever(run, layout)
+    layout.eval_dir.mkdir(parents=True, exist_ok=True)
+    for stage in cfg.stages:
+        folder = resolve_base_model(run.base_model, Path(run.cache_dir)) if stage == "base" else layout.final(stage)
+        if not (folder / "taosr1.json").is_file():
+            log(f"eval: no {stage} checkpoint at {folder}; skipped")
+            continue
+        result = evaluate_checkpoint(folder, sets, cfg, run, retriever)
+        (layout.eval_dir / f"{stage}.json").write_text(json.dumps(result, indent=2))
+    results = {p.stem: json.loads(p.read_text()) for p in layout.eval_dir.glob("*.json") if p.stem in EVAL_STAGES}
+    rows = table_rows(results)
+    (layout.eval_dir / "table.json").write_text(json.dumps(rows, indent=2))
+    (layout.eval_dir / "table.md").write_text(markdown_table(rows) + "\n")
+    log(f"eval: table of {len(rows)} rows in {layout.eval_dir / 'table.md'}")
+    return {"rows": rows, "table": str(layout.eval_dir / "table.md")}

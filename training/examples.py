@@ -1,0 +1,92 @@
+"""CoT records (a labelled pair, its retrieved context, a rationale) and their token ids.
+
+A record is what CoT construction writes and every later stage reads: the prompt is always
+rendered by `relevance.prompt.PromptRenderer` (prefix and suffix tokenized apart, exactly as
+serving does) and the answer is `renderer.target_text(level, rationale)` — the label token
+first — followed by the end-of-turn token. Knows nothing about trainers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from relevance.prompt import PromptRenderer
+from relevance.types import LabeledPair, RetrievedContext
+from training.data.jsonl import pair_from_dict, pair_to_dict
+
+
+@dataclass(frozen=True)
+class CotRecord:
+    pair: LabeledPair
+    context: RetrievedContext
+    rationale: str
+    teacher: str = ""
+
+    def to_dict(self) -> dict:
+        ctx = {"rules": list(self.context.rules), "cases": list(self.context.cases), "knowledge": list(self.context.knowledge)}
+        return {**pair_to_dict(self.pair), "context": ctx, "rationale": self.rationale, "teacher": self.teacher}
+
+    @classmethod
+    def from_dict(cls, obj: dict) -> CotRecord:
+        ctx = obj.get("context") or {}
+        context = RetrievedContext(
+            rules=tuple(ctx.get("rules", ())), cases=tuple(ctx.get("cases", ())), knowledge=tuple(ctx.get("knowledge", ()))
+        )
+        pair_obj = {k: v for k, v in obj.items() if k not in ("context", "rationale", "teacher")}
+        return cls(pair_from_dict(pair_obj), context, obj.get("rationale", ""), obj.get("teacher", ""))
+
+
+def save_records(records: list[CotRecord], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(json.dumps(r.to_dict(), ensure_ascii=False) + "\n")
+    tmp.replace(path)
+
+
+def load_records(path: Path) -> list[CotRecord]:
+    with open(path, encoding="utf-8") as fh:
+        return [CotRecord.from_dict(json.loads(line)) for line in fh if line.strip()]
+
+
+def without_own_query(context: RetrievedContext, query: str) -> RetrievedContext:
+    """Drop retrieved cases of the pair's own query (they would leak its label into the prompt).
+
+    >>> ctx = RetrievedContext(cases=("query: red mug | product: Mug -> 4", "query: mug | product: Cup -> 3"))
+    >>> without_own_query(ctx, "red mug").cases
+    ('query: mug | product: Cup -> 3',)
+    """
+    own = f"query: {query} |"
+    return RetrievedContext(
+        rules=context.rules, cases=tuple(c for c in context.cases if not c.startswith(own)), knowledge=context.knowledge
+    )
+
+
+def end_of_turn_id(tokenizer) -> int:
+    """The token that ends an assistant turn (the chat template's eos, e.g. <|im_end|>)."""
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has no eos token; an answer needs an end-of-turn token")
+    return int(tokenizer.eos_token_id)
+
+
+def prompt_ids(renderer: PromptRenderer, record: CotRecord) -> list[int]:
+    return renderer.encode(record.pair.query, record.pair.product, record.context)
+
+
+def answer_ids(renderer: PromptRenderer, level: int, rationale: str | None, max_tokens: int | None = None) -> list[int]:
+    """Ids of the label-first answer plus end-of-turn; checks the label is the first token.
+
+    `max_tokens` cuts the answer (no end-of-turn then), to compare it with short samples.
+    """
+    tok = renderer.tokenizer
+    ids = tok.encode(renderer.target_text(level, rationale), add_special_tokens=False)
+    label = tok.encode(renderer.scheme.by_level(level).emit, add_special_tokens=False)
+    if ids[:1] != label:
+        raise ValueError(f"the answer's first token {ids[:1]} is not the label token {label} of level {level}")
+    ids = ids + [end_of_turn_id(tok)]
+    if max_tokens is not None and len(ids) > max_tokens:
+        ids = ids[:max_tokens]
+    return ids

@@ -1,0 +1,188 @@
+"""A training run's shared settings, its folder layout, and the data every stage reads.
+
+`RunConfig` (recipe section `run`) says where the run lives and which base model and
+retrieval indexes it uses; `DataConfig` (section `data`) says what it trains and evaluates
+on. `RunLayout` names every path inside the run folder, so stages find each other's
+outputs without passing paths around. `prepare_data` writes the splits once (idempotent).
+Knows nothing about models or trainers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from relevance.types import LabeledPair
+from training.config import option
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STAGE_ORDER = ("zeroshot", "baseline", "sft", "dpo", "grpo")
+
+
+@dataclass
+class RunConfig:
+    run_dir: str = option("var/train/run", "folder of this run: data, checkpoints, logs, eval tables")
+    cache_dir: str = option(str(REPO_ROOT / "var" / "cache"), "cache with the prepared base model (taosr1 prepare)")
+    base_model: str = option("smollm2-135m-instruct", "base LLM: the embedded name or a local model folder")
+    index_dir: str | None = option(None, "retrieval indexes (default: <run_dir>/indexes, built from the train split)")
+    retrieval: bool = option(True, "put retrieved rules, cases and query knowledge into prompts (as serving does)")
+    seed: int = option(0, "random seed for sampling, shuffling and initialisation")
+    threads: int | None = option(None, "torch intra-op threads (default: all cores)")
+    dtype: str = option("auto", "weights dtype for training and sampling: auto (bf16 where supported), bfloat16, float32")
+
+
+@dataclass
+class DataConfig:
+    train: list[str] = option(["synthetic"], "training sources: 'synthetic' and/or files (ESCI csv, WANDS folder, JSONL)")
+    synthetic_queries: int = option(240, "queries of the synthetic training split")
+    synthetic_products: int = option(6, "products per synthetic query")
+    synthetic_seed: int = option(0, "seed of the synthetic training split (0 = the split the cases index uses)")
+    max_train: int | None = option(None, "keep at most this many training pairs (seeded sample)")
+    hard_queries: int = option(40, "queries of the held-out synthetic hard set (disjoint templates, never trained on)")
+    hard_products: int = option(6, "products per hard-set query")
+    hard_seed: int = option(0, "seed of the hard set")
+    esci_eval: str | None = option(
+        str(REPO_ROOT / "training" / "data" / "fixtures" / "esci_dev.csv"), "real ESCI evaluation file (none to skip)"
+    )
+
+
+class RunLayout:
+    """Every path of a run folder."""
+
+    def __init__(self, run_dir: Path | str, index_dir: Path | str | None = None):
+        self.root = Path(run_dir)
+        self.index_dir = Path(index_dir) if index_dir else self.root / "indexes"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def train_pairs(self) -> Path:
+        return self.data / "train.jsonl"
+
+    @property
+    def hard_pairs(self) -> Path:
+        return self.data / "hard.jsonl"
+
+    @property
+    def cot(self) -> Path:
+        return self.root / "cot" / "cot.jsonl"
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.root / stage
+
+    def final(self, stage: str) -> Path:
+        """The finished checkpoint of a stage (a folder with taosr1.json)."""
+        return self.root / stage / "final"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.root / "eval"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+
+def set_threads(threads: int | None) -> None:
+    import torch
+
+    torch.set_num_threads(threads or max(1, len(os.sched_getaffinity(0))))
+
+
+def file_hash(*paths: Path | str) -> str:
+    """sha256 (16 hex) over the contents of files (the data hash of manifests)."""
+    digest = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def log(msg: str) -> None:
+    print(f"[train {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class JsonlLog:
+    """Append-only JSONL metrics log (loss, reward, …), one object per line, flushed each write."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, **record: Any) -> None:
+        record.setdefault("time", round(time.time(), 3))
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+def _synthetic_train(cfg: DataConfig) -> list[LabeledPair]:
+    from training.data.synthetic import generate
+
+    return generate(cfg.synthetic_queries, cfg.synthetic_products, seed=cfg.synthetic_seed)
+
+
+def load_train_pairs(cfg: DataConfig, seed: int) -> list[LabeledPair]:
+    import random
+
+    from training.data.loaders import load_pairs
+
+    pairs: list[LabeledPair] = []
+    for source in cfg.train:
+        pairs.extend(_synthetic_train(cfg) if source == "synthetic" else load_pairs(source))
+    if cfg.max_train is not None and len(pairs) > cfg.max_train:
+        pairs = random.Random(seed).sample(pairs, cfg.max_train)
+    return pairs
+
+
+def prepare_data(run: RunConfig, data: DataConfig) -> RunLayout:
+    """Write data/train.jsonl and data/hard.jsonl (once), and build the retrieval indexes (cached)."""
+    from training.data.jsonl import save_jsonl
+    from training.data.synthetic import generate_hard_set
+
+    layout = RunLayout(run.run_dir, run.index_dir)
+    if not layout.train_pairs.is_file():
+        train = load_train_pairs(data, run.seed)
+        hard = generate_hard_set(data.hard_queries, data.hard_products, seed=data.hard_seed)
+        overlap = {p.query for p in train} & {p.query for p in hard}
+        if overlap:
+            raise ValueError(f"hard set shares {len(overlap)} queries with the training data, e.g. {sorted(overlap)[:3]}")
+        save_jsonl(hard, layout.hard_pairs)
+        save_jsonl(train, layout.train_pairs)  # written last: its presence means the split is complete
+        log(f"data: {len(train)} training pairs, {len(hard)} hard-set pairs in {layout.data}")
+    if run.retrieval and run.index_dir is None:
+        from retrieval.build import build_indexes
+        from training.data.loaders import load_pairs
+
+        build_indexes(layout.index_dir, load_pairs(layout.train_pairs, "jsonl"))
+    return layout
+
+
+def open_retriever(run: RunConfig, layout: RunLayout):
+    """The run's KnowledgeBase, or None when retrieval is off."""
+    if not run.retrieval:
+        return None
+    from retrieval.knowledge import KnowledgeBase
+
+    return KnowledgeBase.load(layout.index_dir)
+
+
+def eval_sets(data: DataConfig, layout: RunLayout) -> dict[str, Path]:
+    """Named held-out evaluation files: the synthetic hard set and the real ESCI fixture."""
+    sets = {"synthetic-hard": layout.hard_pairs}
+    if data.esci_eval:
+        sets["esci-dev"] = Path(data.esci_eval)
+    return sets

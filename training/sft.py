@@ -1,0 +1,141 @@
+"""SFT: next-token loss on the label-first answer (label token + rationale + end-of-turn) only.
+
+Each CoT record becomes one pre-tokenized example: `input_ids` = prompt ids (rendered by
+`relevance.prompt.PromptRenderer`, prefix and suffix tokenized apart exactly as serving
+does, via `training.examples.prompt_ids`) + answer ids (`training.examples.answer_ids`),
+and `completion_mask` = 0 over the prompt, 1 over the answer. TRL's `SFTTrainer` takes such
+a dataset as is (it detects `input_ids` and skips its own tokenization, so it never
+re-tokenizes the prompt as one string) and, with `completion_only_loss`, turns the mask
+into labels of -100 over the prompt. LoRA (PEFT) or full fine-tuning comes from
+`training.policy`. Cost note: SFTTrainer projects every position through the full
+vocabulary (and logs entropy over it), so on CPU a step costs several times what a loop
+projecting only answer positions would (training.logprobs does that for DPO/GRPO); on a
+GPU this is noise, and TRL's trainer brings resume, schedules and logging for free.
+Output: `<run>/sft/final` with a `taosr1.json` (stage "sft"); a re-run
+with the same inputs is a no-op, an interrupted one resumes from the Trainer's last
+checkpoint in `<run>/sft/trainer/`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from relevance.labels import get_scheme
+from relevance.prompt import PromptRenderer
+from training.config import option, to_dict
+from training.examples import CotRecord, answer_ids, load_records, prompt_ids
+from training.policy import TuneConfig, load_policy, pick_device, save_checkpoint, start_dir_for
+from training.resume import finished
+from training.run import JsonlLog, RunConfig, RunLayout, file_hash, log
+
+
+@dataclass
+class SftConfig(TuneConfig):
+    learning_rate: float = option(2e-4, "peak learning rate (AdamW)")
+    grad_accum: int = option(1, "gradient accumulation steps per optimiser step")
+    lr_scheduler: str = option("cosine", "learning-rate schedule (transformers names: constant, linear, cosine, …)")
+    warmup_ratio: float = option(0.03, "fraction of steps spent warming the learning rate up")
+    max_length: int = option(1024, "longest example in tokens (prompt + answer); longer ones are dropped")
+    max_records: int | None = option(None, "train on the first N CoT records only (smoke runs)")
+    gradient_checkpointing: bool = option(False, "recompute activations in the backward pass (saves memory, costs time)")
+
+
+def sft_example(renderer: PromptRenderer, record: CotRecord) -> dict[str, list[int]]:
+    """One pre-tokenized example: the serving prompt, then the answer; loss only on the answer.
+
+    The answer starts with the label token of the record's gold level and ends with end-of-turn.
+    """
+    prompt = prompt_ids(renderer, record)
+    answer = answer_ids(renderer, record.pair.level, record.rationale)
+    return {"input_ids": prompt + answer, "completion_mask": [0] * len(prompt) + [1] * len(answer)}
+
+
+def sft_examples(renderer: PromptRenderer, records: list[CotRecord], max_length: int) -> list[dict[str, list[int]]]:
+    examples = [sft_example(renderer, r) for r in records]
+    kept = [e for e in examples if len(e["input_ids"]) <= max_length]
+    if len(kept) < len(examples):
+        log(f"sft: dropped {len(examples) - len(kept)} examples longer than max_length={max_length}")
+    if not kept:
+        raise ValueError(f"no SFT example fits max_length={max_length}")
+    return kept
+
+
+def _last_trainer_checkpoint(folder: Path) -> str | None:
+    points = sorted(folder.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1])) if folder.is_dir() else []
+    return str(points[-1]) if points else None
+
+
+def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot_path: Path | None = None) -> dict[str, Any]:
+    """Train `<run>/sft/final` from the run's CoT records; returns a summary (losses, steps, checkpoint)."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    layout = layout or RunLayout(run.run_dir, run.index_dir)
+    cot_path = Path(cot_path or layout.cot)
+    if not cot_path.is_file():
+        raise FileNotFoundError(f"{cot_path} is missing: run `taosr1 train cot` first (or pass a CoT file)")
+    final = layout.final("sft")
+    cache_dir = Path(run.cache_dir)
+    start = start_dir_for(cfg.init, [], run.base_model, cache_dir)
+    data_hash = file_hash(cot_path)
+    key = {"data": data_hash, "start": str(Path(start).resolve()), "sft": to_dict(cfg), "seed": run.seed}
+    if finished(final, key):
+        log(f"sft: {final} is up to date")
+        return {"checkpoint": str(final), "skipped": True}
+
+    device = pick_device(cfg.device)
+    policy = load_policy(start, cache_dir, cfg, device)
+    renderer = PromptRenderer(policy.tokenizer, get_scheme(policy.label_scheme))
+    records = load_records(cot_path)
+    if cfg.max_records is not None:
+        records = records[: cfg.max_records]
+    dataset = Dataset.from_list(sft_examples(renderer, records, cfg.max_length))
+    trainer_dir = layout.stage_dir("sft") / "trainer"
+    args = SFTConfig(
+        output_dir=str(trainer_dir),
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=round(cfg.warmup_ratio * cfg.max_steps),
+        max_grad_norm=cfg.max_grad_norm,
+        logging_steps=min(cfg.log_steps, cfg.max_steps),
+        save_steps=cfg.save_steps,
+        save_total_limit=1,
+        report_to="none",
+        use_cpu=device == "cpu",
+        bf16=device.startswith("cuda"),
+        seed=run.seed,
+        data_seed=run.seed,
+        max_length=cfg.max_length,
+        completion_only_loss=True,
+        packing=False,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+    )
+    trainer = SFTTrainer(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer)
+    resume = _last_trainer_checkpoint(trainer_dir)
+    if resume:
+        log(f"sft: resuming from {resume}")
+    output = trainer.train(resume_from_checkpoint=resume)
+    losses = [(e["step"], e["loss"]) for e in trainer.state.log_history if "loss" in e]
+    metrics_log = JsonlLog(layout.logs / "sft.jsonl")
+    for step, loss in losses:
+        metrics_log.write(stage="sft", step=step, loss=loss)
+    summary = {
+        "examples": len(dataset),
+        "steps": trainer.state.global_step,
+        "loss_first": losses[0][1] if losses else None,
+        "loss_last": losses[-1][1] if losses else None,
+        "loss_mean": output.training_loss,
+    }
+    policy.model = trainer.model
+    recipe = {"key": key, "sft": to_dict(cfg), "run": to_dict(run)}
+    save_checkpoint(policy, final, stage="sft", data_hash=data_hash, recipe=recipe, metrics={"train": summary})
+    log(f"sft: {summary['steps']} steps, loss {summary['loss_first']} -> {summary['loss_last']}; saved {final}")
+    return {"checkpoint": str(final), "skipped": False, **summary}
