@@ -42,18 +42,22 @@ class RegistryError(ValueError):
     """A registry operation was refused: bad version name, missing version, broken pointer."""
 
 
+class VersionNameError(RegistryError):
+    """A version name that is not allowed or would resolve outside the registry (the caller's input is wrong)."""
+
+
 def check_version_name(version: str) -> str:
-    """Return `version` if it is a safe folder name inside the registry, else raise RegistryError.
+    """Return `version` if it is a safe folder name inside the registry, else raise VersionNameError.
 
     >>> check_version_name("v0003")
     'v0003'
     >>> check_version_name("../etc")
     Traceback (most recent call last):
     ...
-    relevance.registry.RegistryError: version name '../etc' is not allowed: use letters, digits, '.', '_' or '-' (at most 64, not starting with '.' or '-'), e.g. 'v0003'
+    relevance.registry.VersionNameError: version name '../etc' is not allowed: use letters, digits, '.', '_' or '-' (at most 64, not starting with '.' or '-'), e.g. 'v0003'
     """
     if not isinstance(version, str) or not _NAME.match(version) or version in (".", "..", LATEST_FILE):
-        raise RegistryError(
+        raise VersionNameError(
             f"version name {version!r} is not allowed: use letters, digits, '.', '_' or '-' "
             "(at most 64, not starting with '.' or '-'), e.g. 'v0003'"
         )
@@ -94,7 +98,7 @@ def resolve(registry_dir: Path | str, version: str = LATEST_FILE) -> Path:
     root = (registry / VERSIONS_DIR).resolve()
     path = root / version
     if path.is_symlink() or path.resolve().parent != root:
-        raise RegistryError(f"version {version!r} resolves outside the registry {registry}; refusing it")
+        raise VersionNameError(f"version {version!r} resolves outside the registry {registry}; refusing it")
     if not (path / MANIFEST_FILE).is_file():
         known = ", ".join(list_versions(registry)) or "none"
         raise RegistryError(f"version {version!r} is not in registry {registry} (published: {known})")

@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from relevance.assemble import group_by_query, render_group
 from relevance.engines.base import GenerationRequest
 from relevance.parse import parse_answer
-from relevance.registry import RegistryError
+from relevance.registry import RegistryError, VersionNameError
 from relevance.scoring import Scored, score_rows
 from relevance.types import RetrievedContext
 from service.batcher import Batcher
@@ -374,14 +374,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def run_reload(action) -> dict:
         try:
             attempt = await action()
+        except VersionNameError as exc:
+            raise ValidationFailed(
+                "invalid version", fix="name a version inside the registry (see GET /models)",
+                fields=[FieldProblem("version", str(exc), "use a published version name such as 'v0003', or 'latest'")],
+            ) from exc
         except RegistryError as exc:
-            text = str(exc)
-            if "not allowed" in text or "outside the registry" in text:
-                raise ValidationFailed(
-                    "invalid version", fix="name a version inside the registry (see GET /models)",
-                    fields=[FieldProblem("version", text, "use a published version name such as 'v0003', or 'latest'")],
-                ) from exc
-            raise NotFound(text, fix="publish the version first, or pick one listed in GET /models") from exc
+            raise NotFound(str(exc), fix="publish the version first, or pick one listed in GET /models") from exc
         except ReloadFailed as exc:
             raise Conflict(f"reload refused, still serving {svc.reloader.serving_version}: {exc}",
                            fix="see GET /models (registry.reloads) and the server log") from exc
