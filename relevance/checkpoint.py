@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from relevance.base_model import BASE_MODEL_NAME, prepare_base_model
-from relevance.manifest import CheckpointManifest, ManifestError, read_manifest
+from relevance.manifest import CheckpointManifest, ManifestError, read_manifest, require_llm
 
 
 def resolve_base_model(base_model: str, cache_dir: Path, origin: Path | None = None) -> Path:
@@ -50,7 +50,7 @@ def load_causal_lm(model_dir: Path, cache_dir: Path, dtype) -> tuple[object, Che
     from transformers import AutoModelForCausalLM
 
     model_dir = Path(model_dir)
-    manifest = read_manifest(model_dir)
+    manifest = require_llm(read_manifest(model_dir), model_dir)
     if manifest.kind == "adapter":
         from peft import PeftModel
 

@@ -20,8 +20,8 @@ from relevance.prompt import KNOWN_PROMPT_VERSIONS, PROMPT_VERSION
 
 MANIFEST_FILE = "taosr1.json"
 FORMAT_VERSION = 1
-KINDS = ("full", "adapter")
-STAGES = ("base", "zeroshot", "sft", "dpo", "grpo", "merged", "custom")
+KINDS = ("full", "adapter", "cross-encoder")
+STAGES = ("base", "zeroshot", "baseline", "sft", "dpo", "grpo", "merged", "custom")
 
 
 class ManifestError(ValueError):
@@ -94,6 +94,18 @@ def read_manifest(model_dir: Path | str) -> CheckpointManifest:
     except json.JSONDecodeError as exc:
         raise ManifestError(path, "<json>", f"not valid JSON ({exc})") from exc
     return validate_manifest(raw, path)
+
+
+def require_llm(manifest: CheckpointManifest, path: Path | str) -> CheckpointManifest:
+    """The manifest, when it describes an LLM checkpoint (full or adapter) an engine can load."""
+    if manifest.kind not in ("full", "adapter"):
+        raise ManifestError(
+            path,
+            "kind",
+            f"{manifest.kind!r} checkpoints are not served by the LLM engines; "
+            "evaluate them with `taosr1 eval --model` (cross-encoder baselines) or serve a full/adapter checkpoint",
+        )
+    return manifest
 
 
 def write_manifest(model_dir: Path | str, manifest: CheckpointManifest) -> Path:

@@ -82,11 +82,15 @@ def cmd_serve(args) -> int:
 
 
 def load_judge(settings, model_dir: Path | None):
+    """A judge on `model_dir` (default: the service's default model): LLM engine, or the cross-encoder baseline."""
+    from relevance.cross_encoder import CrossEncoderJudge, CrossEncoderModel, is_cross_encoder
     from relevance.engines.factory import create_engine
     from relevance.judge import Judge
     from service.runtime import default_model_dir, engine_options
 
     path = model_dir or default_model_dir(settings)
+    if is_cross_encoder(path):
+        return CrossEncoderJudge(CrossEncoderModel.load(path)), path
     engine = create_engine(settings.engine, path, cache_dir=settings.cache_dir, **engine_options(settings))
     retriever = None
     if settings.retrieval:
@@ -182,10 +186,11 @@ def add_training_commands(sub) -> None:
     from training.config import add_config_arguments
     from training.pipeline import SECTIONS, STAGE_SECTIONS
 
-    train = sub.add_parser("train", help="TaoSR1 training stages: cot, sft, dpo, grpo, eval, or the whole pipeline")
+    train = sub.add_parser("train", help="TaoSR1 training stages: cot, baseline, sft, dpo, grpo, eval, or the whole pipeline")
     stages = train.add_subparsers(dest="stage", required=True)
     helps = {
         "cot": "build 5-step CoT rationales with RAG and a teacher (<run>/cot/cot.jsonl)",
+        "baseline": "fine-tune MiniLM as a 4-class cross-encoder on the same data (<run>/baseline/final)",
         "sft": "supervised fine-tuning on label-first answers (<run>/sft/final)",
         "dpo": "pass@N sampling of the SFT model, preference pairs, DPO (<run>/dpo/final)",
         "grpo": "GRPO with difficulty-based dynamic sampling (<run>/grpo/final)",
@@ -193,7 +198,7 @@ def add_training_commands(sub) -> None:
     }
     for stage, sections in STAGE_SECTIONS.items():
         s = stages.add_parser(stage, help=helps[stage])
-        s.add_argument("--recipe", help="recipe YAML (sections run, data, cot, sft, sampling, dpo, grpo, eval)")
+        s.add_argument("--recipe", help="recipe YAML (sections run, data, cot, baseline, sft, sampling, dpo, grpo, eval)")
         for section in sections:
             add_config_arguments(s, SECTIONS[section])
         s.set_defaults(func=cmd_train_stage)

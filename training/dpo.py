@@ -155,13 +155,13 @@ def run_dpo(
         raise ValueError(f"dpo: no preference pairs from {len(sampled)} prompts (all samples correct: {pair_stats})")
 
     device = pick_device(cfg.device)
-    policy = load_policy(start, cache_dir, cfg, device)
+    policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     renderer = PromptRenderer(policy.tokenizer, get_scheme(policy.label_scheme))
     pad_id = policy.tokenizer.pad_token_id
     prompts = [prompt_ids(renderer, records[p.index]) for p in pairs]
     chosen = [answer_tokens(renderer, p.chosen, cfg.max_answer_tokens) for p in pairs]
     rejected = [answer_tokens(renderer, p.rejected, cfg.max_answer_tokens) for p in pairs]
-    summary = train_dpo(policy.model, prompts, chosen, rejected, cfg, pad_id, start, cache_dir, device, stage_dir, run.seed)
+    summary = train_dpo(policy.model, prompts, chosen, rejected, cfg, pad_id, start, cache_dir, device, stage_dir, run.seed, run.dtype)
     summary.update({"pairs": pair_stats, "pass_at_k": passk["pass_at_k"]})
     recipe = {"key": key, "dpo": to_dict(cfg), "sampling": to_dict(sampling), "run": to_dict(run)}
     save_checkpoint(policy, final, stage="dpo", data_hash=data_hash, recipe=recipe, metrics={"train": summary})
@@ -171,10 +171,10 @@ def run_dpo(
 
 def train_dpo(
     model, prompts: list[list[int]], chosen: list[list[int]], rejected: list[list[int]], cfg: DpoConfig, pad_id: int,
-    ref_dir: Path, cache_dir: Path, device: str, stage_dir: Path, seed: int = 0,
+    ref_dir: Path, cache_dir: Path, device: str, stage_dir: Path, seed: int = 0, dtype: str = "auto",
 ) -> dict[str, Any]:
     """The DPO loop over pre-tokenized pairs; the reference is `ref_dir`'s checkpoint, frozen."""
-    ref = reference_model(ref_dir, cache_dir, device)
+    ref = reference_model(ref_dir, cache_dir, device, dtype)
     with torch.no_grad():
         ref_c = torch.cat([_summed(ref, prompts[i : i + 8], chosen[i : i + 8], pad_id) for i in range(0, len(prompts), 8)])
         ref_r = torch.cat([_summed(ref, prompts[i : i + 8], rejected[i : i + 8], pad_id) for i in range(0, len(prompts), 8)])

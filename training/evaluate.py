@@ -8,8 +8,8 @@ the model writes its rationale after its own scored label (`Judge.explain`, gree
 rationale's verdict (`relevance.parse.verdict_level`) disagreeing with that label is a
 discriminative hallucination. The rate is over explanations with a readable verdict
 (None when there is none); `verdict_readable` says what share had one.
-Output: `<run>/eval/<stage>.json` per stage, and `<run>/eval/table.{md,json}` over every
-stage evaluated so far. Knows nothing about training.
+Output: `<run>/eval/<stage>.json` and `<run>/eval/confusion-<stage>.png` per stage, and
+`<run>/eval/table.{md,json}` over every stage evaluated so far. Knows nothing about training.
 """
 
 from __future__ import annotations
@@ -22,15 +22,19 @@ from typing import Any
 from relevance.parse import verdict_level
 from relevance.types import LabeledPair
 from training.config import option
+from training.confusion_plot import plot_stage
 from training.metrics import classification_report
 from training.run import DataConfig, RunConfig, RunLayout, eval_sets, log, open_retriever
 
-EVAL_STAGES = ("base", "sft", "dpo", "grpo")
+EVAL_STAGES = ("base", "baseline", "sft", "dpo", "grpo")
 
 
 @dataclass
 class EvalConfig:
-    stages: list[str] = option(["sft", "dpo", "grpo"], "stages whose final checkpoints are evaluated ('base' = the run's base model)")
+    stages: list[str] = option(
+        ["baseline", "sft", "dpo", "grpo"],
+        "stages whose final checkpoints are evaluated ('base' = the run's base model, 'baseline' = the MiniLM cross-encoder)",
+    )
     sets: list[str] = option(["synthetic-hard", "esci-dev"], "evaluation sets by name (see training.run.eval_sets)")
     limit: int | None = option(None, "evaluate at most this many pairs per set (the first N)")
     beta: float = option(0.5, "CumPT β used for tiers (as serving)")
@@ -65,6 +69,10 @@ def evaluate_judge(judge, pairs: list[LabeledPair], cfg: EvalConfig) -> dict[str
     """Metrics of one engine-backed judge on labelled pairs."""
     scored = judge.score_pairs([p.query for p in pairs], [p.product for p in pairs], beta=cfg.beta)
     report = classification_report([p.level for p in pairs], [s.level for s in scored])
+    if not getattr(judge, "explains", True):  # the cross-encoder baseline has no rationale
+        report["hallucination"] = {"explained": 0, "verdict_readable": 0.0, "hallucination_rate": None}
+        report["explain_examples"] = []
+        return report
     sample = list(range(min(cfg.explain_samples, len(pairs))))
     levels, rationales = [], []
     for i in sample:
@@ -77,13 +85,17 @@ def evaluate_judge(judge, pairs: list[LabeledPair], cfg: EvalConfig) -> dict[str
 
 
 def evaluate_checkpoint(model_dir: Path, sets: dict[str, list[LabeledPair]], cfg: EvalConfig, run: RunConfig, retriever) -> dict[str, Any]:
+    from relevance.cross_encoder import CrossEncoderJudge, CrossEncoderModel, is_cross_encoder
     from relevance.judge import Judge
     from training.engines import open_engine
     from training.policy import pick_device
 
-    engine = open_engine(model_dir, Path(run.cache_dir), cfg.eval_engine, pick_device(cfg.eval_device), run.dtype)
+    if is_cross_encoder(model_dir):
+        engine = CrossEncoderModel.load(model_dir, pick_device(cfg.eval_device))
+    else:
+        engine = open_engine(model_dir, Path(run.cache_dir), cfg.eval_engine, pick_device(cfg.eval_device), run.dtype)
     try:
-        judge = Judge(engine, retriever)
+        judge = CrossEncoderJudge(engine) if is_cross_encoder(model_dir) else Judge(engine, retriever)
         m = engine.manifest
         out = {"checkpoint": str(model_dir), "model": {"name": m.name, "stage": m.stage, "kind": m.kind}, "engine": engine.name, "sets": {}}
         for name, pairs in sets.items():
@@ -157,6 +169,8 @@ def run_eval(run: RunConfig, data: DataConfig, cfg: EvalConfig, layout: RunLayou
         (layout.eval_dir / f"{stage}.json").write_text(json.dumps(result, indent=2))
     results = {p.stem: json.loads(p.read_text()) for p in layout.eval_dir.glob("*.json") if p.stem in EVAL_STAGES}
     rows = table_rows(results)
+    for stage, result in results.items():
+        plot_stage(stage, result["sets"], layout.eval_dir / f"confusion-{stage}.png")
     (layout.eval_dir / "table.json").write_text(json.dumps(rows, indent=2))
     (layout.eval_dir / "table.md").write_text(markdown_table(rows) + "\n")
     log(f"eval: table of {len(rows)} rows in {layout.eval_dir / 'table.md'}")

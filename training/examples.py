@@ -52,6 +52,24 @@ def load_records(path: Path) -> list[CotRecord]:
         return [CotRecord.from_dict(json.loads(line)) for line in fh if line.strip()]
 
 
+def spread_subset(records: list, n: int | None, seed: int) -> list:
+    """At most `n` records, a seeded sample across the whole file in file order (None = all).
+
+    CoT files are grouped by query, so "the first N" would be the first few queries only.
+
+    >>> spread_subset(list(range(10)), 3, seed=0) == sorted(spread_subset(list(range(10)), 3, seed=0))
+    True
+    >>> len(spread_subset(list(range(10)), 3, seed=0)), spread_subset([1, 2], 5, seed=0)
+    (3, [1, 2])
+    """
+    import random
+
+    if n is None or n >= len(records):
+        return list(records)
+    keep = sorted(random.Random(seed).sample(range(len(records)), n))
+    return [records[i] for i in keep]
+
+
 def without_own_query(context: RetrievedContext, query: str) -> RetrievedContext:
     """Drop retrieved cases of the pair's own query (they would leak its label into the prompt).
 

@@ -31,7 +31,7 @@ from relevance.labels import LabelScheme, get_scheme
 from relevance.prompt import PromptRenderer
 from training.config import option, to_dict
 from training.dynamic_sampling import PromptStream, in_pass_rate_window, informative_groups
-from training.examples import end_of_turn_id, load_records, prompt_ids
+from training.examples import end_of_turn_id, load_records, prompt_ids, spread_subset
 from training.logprobs import completion_logprobs
 from training.policy import TuneConfig, load_policy, pick_device, reference_model, save_checkpoint, start_dir_for
 from training.resume import StepCheckpoints, finished
@@ -59,7 +59,7 @@ class GrpoConfig(TuneConfig):
     pass_rate_low: float = option(0.1, "lower end of the pre-filter's pass-rate window")
     pass_rate_high: float = option(0.9, "upper end of the pre-filter's pass-rate window")
     prefilter_samples: int = option(8, "samples per prompt to estimate the pre-filter's pass rate")
-    max_prompts: int | None = option(None, "train on the first N CoT records only")
+    max_prompts: int | None = option(None, "train on at most N CoT records (a seeded sample spread over the file)")
 
     def validate(self) -> None:
         super().validate()
@@ -214,19 +214,18 @@ def run_grpo(run: RunConfig, cfg: GrpoConfig, layout: RunLayout | None = None, c
         return {"checkpoint": str(final), "skipped": True}
 
     records = load_records(cot_path)
-    if cfg.max_prompts is not None:
-        records = records[: cfg.max_prompts]
+    records = spread_subset(records, cfg.max_prompts, run.seed)
     allowed = _prefilter(run, cfg, start, records, layout, data_hash) if cfg.prefilter else None
     device = pick_device(cfg.device)
     torch.manual_seed(run.seed)
-    policy = load_policy(start, cache_dir, cfg, device)
+    policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     model, tokenizer = policy.model, policy.tokenizer
     scheme = get_scheme(policy.label_scheme)
     renderer = PromptRenderer(tokenizer, scheme)
     prompts = [prompt_ids(renderer, r) for r in records]
     golds = [r.pair.level for r in records]
     stream = PromptStream(golds, run.seed, cfg.class_balanced, allowed)
-    ref = reference_model(start, cache_dir, device) if cfg.kl_beta > 0 else None
+    ref = reference_model(start, cache_dir, device, run.dtype) if cfg.kl_beta > 0 else None
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     checkpoints = StepCheckpoints(stage_dir / "checkpoints")

@@ -1,7 +1,7 @@
-"""Run the TaoSR1 recipe's stages alone or chained: cot → sft → dpo (with pass@N sampling) → grpo → eval.
+"""Run the TaoSR1 recipe's stages alone or chained: cot → baseline → sft → dpo (with pass@N sampling) → grpo → eval.
 
 A recipe YAML has one section per config dataclass (`run`, `data`, `cot`, `sft`,
-`sampling`, `dpo`, `grpo`, `eval`, `pipeline`); each is layered over the dataclass defaults
+`baseline`, `sampling`, `dpo`, `grpo`, `eval`, `pipeline`); each is layered over the dataclass defaults
 and then under command-line overrides (`training.config.build_config`). Stages find each
 other's outputs through `training.run.RunLayout`, and each one is idempotent and resumable,
 so re-running a pipeline skips what is done and continues what was interrupted.
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from training.baseline import BaselineConfig
 from training.config import build_config, load_recipe, option
 from training.cot.build import CotConfig
 from training.dpo import DpoConfig
@@ -23,12 +24,12 @@ from training.run import DataConfig, RunConfig, RunLayout, log, set_threads
 from training.sampling import SamplingConfig
 from training.sft import SftConfig
 
-STAGES = ("cot", "sft", "dpo", "grpo", "eval")
+STAGES = ("cot", "baseline", "sft", "dpo", "grpo", "eval")
 
 
 @dataclass
 class PipelineConfig:
-    stages: list[str] = option(list(STAGES), "stages to run, in order (cot, sft, dpo, grpo, eval)")
+    stages: list[str] = option(list(STAGES), "stages to run, in order (cot, baseline, sft, dpo, grpo, eval)")
 
     def validate(self) -> None:
         unknown = [s for s in self.stages if s not in STAGES]
@@ -40,6 +41,7 @@ SECTIONS: dict[str, type] = {
     "run": RunConfig,
     "data": DataConfig,
     "cot": CotConfig,
+    "baseline": BaselineConfig,
     "sft": SftConfig,
     "sampling": SamplingConfig,
     "dpo": DpoConfig,
@@ -51,6 +53,7 @@ SECTIONS: dict[str, type] = {
 # Config sections each stage reads (the CLI exposes these sections' fields as flags).
 STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "cot": ("run", "data", "cot"),
+    "baseline": ("run", "baseline"),
     "sft": ("run", "sft"),
     "dpo": ("run", "sampling", "dpo"),
     "grpo": ("run", "grpo"),
@@ -92,6 +95,10 @@ def run_stage(stage: str, cfgs: dict[str, Any]) -> dict[str, Any]:
         from training.cot.build import run_cot
 
         return run_cot(run, cfgs["data"], cfgs["cot"])
+    if stage == "baseline":
+        from training.baseline import run_baseline
+
+        return run_baseline(run, cfgs["baseline"], layout)
     if stage == "sft":
         from training.sft import run_sft
 

@@ -66,13 +66,27 @@ def pick_device(name: str) -> str:
     return name
 
 
-def train_dtype(device: str, frozen: bool = True) -> torch.dtype:
-    """Weights dtype: bf16 on CUDA for frozen weights (a LoRA base, a reference model), fp32 otherwise.
+def train_dtype(device: str, frozen: bool = True, preference: str = "auto") -> torch.dtype:
+    """Weights dtype: bf16 for frozen weights (a LoRA base, a reference model) where the hardware
+    multiplies bf16 natively (CUDA, or a CPU with AVX512-BF16/AMX), fp32 otherwise.
 
-    Trained weights stay fp32 (AdamW updates on bf16 weights lose most small steps); CUDA
-    trainers get bf16 speed from autocast instead. PEFT keeps adapter weights in fp32.
+    Trained weights stay fp32 (AdamW updates on bf16 weights lose most small steps); PEFT keeps
+    adapter weights in fp32. On this 2-core CPU a LoRA step on SmolLM2-135M runs ~2x faster
+    with a bf16 base than with an fp32 one. `preference` is the run's `dtype` setting:
+    "float32" keeps everything fp32 (tests, exact comparisons), "bfloat16" forces bf16.
     """
-    return torch.bfloat16 if device.startswith("cuda") and frozen else torch.float32
+    if preference == "bfloat16":
+        return torch.bfloat16 if frozen else torch.float32
+    return torch.bfloat16 if frozen and bf16_native(device, preference) else torch.float32
+
+
+def bf16_native(device: str, preference: str = "auto") -> bool:
+    """True when `device` multiplies bf16 natively and the run allows it (trainers then autocast to bf16)."""
+    from relevance.engines.transformers_engine import cpu_supports_bf16
+
+    if preference == "float32":
+        return False
+    return device.startswith("cuda") or (device == "cpu" and cpu_supports_bf16())
 
 
 @dataclass
@@ -104,18 +118,18 @@ def _base_name(folder: Path) -> str:
     return str(folder.resolve())
 
 
-def load_policy(start_dir: Path, cache_dir: Path, cfg: TuneConfig, device: str) -> Policy:
+def load_policy(start_dir: Path, cache_dir: Path, cfg: TuneConfig, device: str, dtype: str = "auto") -> Policy:
     """The start checkpoint as a trainable model (see the module doc for the LoRA/full cases)."""
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM
 
     start_dir = Path(start_dir)
-    dtype = train_dtype(device, frozen=cfg.lora)
+    weights_dtype = train_dtype(device, frozen=cfg.lora, preference=dtype)
     manifest = read_manifest(start_dir) if (start_dir / MANIFEST_FILE).is_file() else None
     scheme = manifest.label_scheme if manifest else DEFAULT_SCHEME.name
     if manifest is not None and manifest.kind == "adapter":
         base_dir = resolve_base_model(manifest.base_model, cache_dir, start_dir)
-        base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=dtype)
+        base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=weights_dtype)
         if cfg.lora:
             model = PeftModel.from_pretrained(base, str(start_dir), is_trainable=True)
             base_name = manifest.base_model if manifest.base_model == BASE_MODEL_NAME else str(base_dir.resolve())
@@ -126,7 +140,7 @@ def load_policy(start_dir: Path, cache_dir: Path, cfg: TuneConfig, device: str) 
                 p.requires_grad_(True)
             base_name, kind = _base_name(base_dir), "full"
     else:
-        model = AutoModelForCausalLM.from_pretrained(str(start_dir), dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(str(start_dir), dtype=weights_dtype)
         base_name = _base_name(start_dir)
         if cfg.lora:
             lora = LoraConfig(
@@ -158,9 +172,9 @@ def _tokenizer(start_dir: Path, cache_dir: Path, manifest: CheckpointManifest | 
     return tokenizer
 
 
-def reference_model(start_dir: Path, cache_dir: Path, device: str):
+def reference_model(start_dir: Path, cache_dir: Path, device: str, dtype: str = "auto"):
     """The start checkpoint, frozen (adapters merged): the reference of the KL terms."""
-    model, _ = load_causal_lm(Path(start_dir), cache_dir, train_dtype(device))
+    model, _ = load_causal_lm(Path(start_dir), cache_dir, train_dtype(device, preference=dtype))
     model.to(device)
     model.eval()
     for p in model.parameters():

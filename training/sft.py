@@ -7,10 +7,11 @@ and `completion_mask` = 0 over the prompt, 1 over the answer. TRL's `SFTTrainer`
 a dataset as is (it detects `input_ids` and skips its own tokenization, so it never
 re-tokenizes the prompt as one string) and, with `completion_only_loss`, turns the mask
 into labels of -100 over the prompt. LoRA (PEFT) or full fine-tuning comes from
-`training.policy`. Cost note: SFTTrainer projects every position through the full
-vocabulary (and logs entropy over it), so on CPU a step costs several times what a loop
-projecting only answer positions would (training.logprobs does that for DPO/GRPO); on a
-GPU this is noise, and TRL's trainer brings resume, schedules and logging for free.
+`training.policy`. Cost: `_trainer_class()` (TRL's SFTTrainer with `answer_only_loss`) keeps TRL's loop (schedules, resume,
+logging) but pushes only answer positions through the 49k-row output head (a prompt is
+~400 of ~510 tokens), and the frozen base runs in bf16 where the hardware has it: together
+a step on the 2-core CPU costs ~3x less than stock SFTTrainer in fp32 (45 → ~14 s for 8
+examples of ~510 tokens on SmolLM2-135M).
 Output: `<run>/sft/final` with a `taosr1.json` (stage "sft"); a re-run
 with the same inputs is a no-op, an interrupted one resumes from the Trainer's last
 checkpoint in `<run>/sft/trainer/`.
@@ -25,8 +26,8 @@ from typing import Any
 from relevance.labels import get_scheme
 from relevance.prompt import PromptRenderer
 from training.config import option, to_dict
-from training.examples import CotRecord, answer_ids, load_records, prompt_ids
-from training.policy import TuneConfig, load_policy, pick_device, save_checkpoint, start_dir_for
+from training.examples import CotRecord, answer_ids, load_records, prompt_ids, spread_subset
+from training.policy import TuneConfig, bf16_native, load_policy, pick_device, save_checkpoint, start_dir_for
 from training.resume import finished
 from training.run import JsonlLog, RunConfig, RunLayout, file_hash, log
 
@@ -38,8 +39,49 @@ class SftConfig(TuneConfig):
     lr_scheduler: str = option("cosine", "learning-rate schedule (transformers names: constant, linear, cosine, …)")
     warmup_ratio: float = option(0.03, "fraction of steps spent warming the learning rate up")
     max_length: int = option(1024, "longest example in tokens (prompt + answer); longer ones are dropped")
-    max_records: int | None = option(None, "train on the first N CoT records only (smoke runs)")
+    max_records: int | None = option(None, "train on at most N CoT records (a seeded sample spread over the file; smoke runs)")
     gradient_checkpointing: bool = option(False, "recompute activations in the backward pass (saves memory, costs time)")
+
+
+def answer_only_loss(model, inputs: dict[str, Any], num_items_in_batch: Any = None):
+    """(loss, tokens, correct): mean next-token NLL over answer tokens (labels != -100) only.
+
+    Only the hidden states that predict an answer token go through the output head. The
+    sum is divided by `num_items_in_batch` when the trainer gives it (answer tokens over all
+    accumulated micro-batches, as TRL's own loss does), else by this batch's answer tokens.
+    """
+    import torch
+
+    labels = inputs["labels"]
+    body = model.get_decoder() if hasattr(model, "get_decoder") else model.model
+    hidden = body(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False).last_hidden_state
+    targets = labels[:, 1:]
+    rows, cols = (targets != -100).nonzero(as_tuple=True)
+    logits = model.get_output_embeddings()(hidden[:, :-1][rows, cols]).float()
+    wanted = targets[rows, cols]
+    nll = torch.nn.functional.cross_entropy(logits, wanted, reduction="sum")
+    tokens = wanted.numel()
+    denominator = num_items_in_batch if num_items_in_batch is not None else tokens
+    loss = nll / torch.as_tensor(denominator, device=nll.device).clamp(min=1)
+    correct = int((logits.argmax(dim=-1) == wanted).sum())
+    return loss, tokens, correct
+
+
+def _trainer_class():
+    """trl.SFTTrainer with `answer_only_loss` as its loss (and its token accuracy as a metric)."""
+    from trl import SFTTrainer
+
+    class AnswerOnly(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if return_outputs:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            mode = "train" if self.model.training else "eval"
+            loss, tokens, correct = answer_only_loss(model, inputs, num_items_in_batch)
+            self._metrics[mode]["mean_token_accuracy"].append(correct / tokens if tokens else 0.0)
+            return loss
+
+    AnswerOnly.__name__ = AnswerOnly.__qualname__ = "AnswerOnlySFTTrainer"
+    return AnswerOnly
 
 
 def sft_example(renderer: PromptRenderer, record: CotRecord) -> dict[str, list[int]]:
@@ -70,7 +112,7 @@ def _last_trainer_checkpoint(folder: Path) -> str | None:
 def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot_path: Path | None = None) -> dict[str, Any]:
     """Train `<run>/sft/final` from the run's CoT records; returns a summary (losses, steps, checkpoint)."""
     from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
 
     layout = layout or RunLayout(run.run_dir, run.index_dir)
     cot_path = Path(cot_path or layout.cot)
@@ -86,11 +128,10 @@ def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot
         return {"checkpoint": str(final), "skipped": True}
 
     device = pick_device(cfg.device)
-    policy = load_policy(start, cache_dir, cfg, device)
+    policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     renderer = PromptRenderer(policy.tokenizer, get_scheme(policy.label_scheme))
     records = load_records(cot_path)
-    if cfg.max_records is not None:
-        records = records[: cfg.max_records]
+    records = spread_subset(records, cfg.max_records, run.seed)
     dataset = Dataset.from_list(sft_examples(renderer, records, cfg.max_length))
     trainer_dir = layout.stage_dir("sft") / "trainer"
     args = SFTConfig(
@@ -108,7 +149,7 @@ def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot
         save_total_limit=1,
         report_to="none",
         use_cpu=device == "cpu",
-        bf16=device.startswith("cuda"),
+        bf16=bf16_native(device, run.dtype),  # autocast; the frozen base is already bf16 there
         seed=run.seed,
         data_seed=run.seed,
         max_length=cfg.max_length,
@@ -118,7 +159,7 @@ def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot
         dataloader_num_workers=0,
         gradient_checkpointing=cfg.gradient_checkpointing,
     )
-    trainer = SFTTrainer(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer)
+    trainer = _trainer_class()(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer)
     resume = _last_trainer_checkpoint(trainer_dir)
     if resume:
         log(f"sft: resuming from {resume}")

@@ -60,7 +60,7 @@ from relevance.engines.vllm_sidecar import (
     server_argv,
 )
 from relevance.labels import get_scheme
-from relevance.manifest import read_manifest
+from relevance.manifest import read_manifest, require_llm
 from relevance.tokens import label_token_ids
 
 log = logging.getLogger("taosr1.vllm")
@@ -473,7 +473,7 @@ class VLLMEngine:
             raise ValueError(f"unknown vLLM mode {mode!r}; choose one of {MODES}")
         self.model_dir = Path(model_dir)
         cache_dir = Path(cache_dir)
-        self.manifest = read_manifest(self.model_dir)
+        self.manifest = require_llm(read_manifest(self.model_dir), self.model_dir)
         self.tokenizer = load_tokenizer(self.model_dir, cache_dir)
         self.scheme = get_scheme(self.manifest.label_scheme)
         self.label_ids = label_token_ids(self.tokenizer, self.scheme)

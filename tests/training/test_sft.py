@@ -79,3 +79,28 @@ def test_lora_sft_writes_a_loadable_adapter_with_manifest_and_resumes(tmp_path, 
     changed = build_config(SftConfig, {**{k: getattr(cfg, k) for k in ("lora", "lora_r", "batch_size", "device")}, "max_steps": 5})
     with pytest.raises(StaleCheckpointError, match="other inputs"):
         run_sft(run, changed)
+
+
+def test_answer_only_loss_equals_the_full_vocabulary_completion_loss(tiny_model_dir, smollm2_tokenizer):
+    """The trainer's loss projects only answer positions; it must equal the usual loss over all positions."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from training.logprobs import pad_batch
+    from training.sft import answer_only_loss
+
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.float32)
+    renderer = PromptRenderer(smollm2_tokenizer, TAOSR1)
+    examples = [sft_example(renderer, r) for r in toy_records()[:3]]
+    prompts = [[t for t, m in zip(e["input_ids"], e["completion_mask"], strict=True) if not m] for e in examples]
+    answers = [[t for t, m in zip(e["input_ids"], e["completion_mask"], strict=True) if m] for e in examples]
+    ids, attn, comp = pad_batch(prompts, answers, smollm2_tokenizer.pad_token_id or 0)
+    labels = ids.masked_fill(comp == 0, -100)
+    inputs = {"input_ids": ids, "attention_mask": attn, "labels": labels}
+    loss, tokens, correct = answer_only_loss(model, inputs)
+    reference = model(input_ids=ids, attention_mask=attn, labels=labels).loss
+    assert tokens == int(comp.sum()) and 0 <= correct <= tokens
+    assert torch.allclose(loss, reference, atol=1e-5), (float(loss), float(reference))
+    # with num_items_in_batch (gradient accumulation) the sum is divided by the given count
+    half, _, _ = answer_only_loss(model, inputs, num_items_in_batch=2 * tokens)
+    assert torch.allclose(half, reference / 2, atol=1e-5)
