@@ -43,3 +43,35 @@ def test_lora_on_a_full_start_then_lora_again_continues_the_same_adapter(tmp_pat
     merged = load_policy(out, cache_dir, build_config(TuneConfig, {"lora": False}), "cpu")
     assert merged.kind == "full" and not any("lora" in n for n, _ in merged.model.named_parameters())
     assert all(p.requires_grad for p in merged.model.parameters())
+
+
+def test_export_writes_a_small_adapter_folder_that_scores_like_the_source(tmp_path, tiny_adapter_dir, cache_dir):
+    """`taosr1 export`: adapter config + bf16 weights + manifest; no tokenizer; same labels as the source."""
+    import numpy as np
+
+    from relevance.engines.base import ScoringGroup
+    from relevance.engines.transformers_engine import TransformersEngine
+    from relevance.manifest import read_manifest
+    from relevance.prompt import PromptRenderer
+    from taosr1.cli import main
+
+    out = tmp_path / "default"
+    assert main(["export", "--checkpoint", str(tiny_adapter_dir), "--out", str(out), "--version", "2026.11.28", "--name", "taosr1-default"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["adapter_config.json", "adapter_model.safetensors", "taosr1.json"]
+    manifest, source = read_manifest(out), read_manifest(tiny_adapter_dir)
+    assert (manifest.name, manifest.version, manifest.kind, manifest.base_model) == ("taosr1-default", "2026.11.28", "adapter", source.base_model)
+    assert "bfloat16" in manifest.notes
+    scores = []
+    for folder in (tiny_adapter_dir, out):
+        engine = TransformersEngine(folder, cache_dir=cache_dir, dtype="float32")
+        renderer = PromptRenderer(engine.tokenizer, engine.scheme)
+        group = ScoringGroup(renderer.encode_prefix("red mug"), [renderer.encode_suffix(p) for p in _products()])
+        scores.append(np.concatenate(engine.label_scores([group])))
+        engine.close()
+    assert np.allclose(scores[0], scores[1], atol=0.05)  # bf16 rounding of the adapter weights only
+
+
+def _products():
+    from relevance.types import Product
+
+    return [Product("a", "Red ceramic mug 12 oz", brand="Acme"), Product("b", "Garden hose 50ft")]
