@@ -68,6 +68,10 @@ def vllm_inprocess(_vllm_sidecar_pending, vllm_tiny_model_dir, cache_dir):
 
     engine = VLLMEngine(vllm_tiny_model_dir, cache_dir=cache_dir, mode="inprocess", **VLLM_TEST_OPTIONS)
     yield engine
+    try:  # when only in-process tests ran, the sidecar may still be starting: its processes are not leaks
+        _vllm_sidecar_pending.result(timeout=VLLM_TEST_OPTIONS["startup_timeout_s"] + 60)
+    except Exception:
+        pass
     sidecar_group = _sidecar_pgid(_vllm_sidecar_pending)
     kids = [
         p for p in psutil.Process().children(recursive=True)
