@@ -93,3 +93,9 @@ def _products():
     from relevance.types import Product
 
     return [Product("a", "Expandable garden hose 50ft"), Product("b", "Hose reel cart")]
+
+
+def test_a_failing_stage_in_its_child_process_fails_the_pipeline_with_its_message(tmp_path):
+    r = taosr1("train", "pipeline", "--recipe", str(RECIPE), "--set", f"run.run_dir={tmp_path / 'empty'}", "--stages", "sft")
+    assert r.returncode != 0
+    assert "stage sft failed" in r.stderr and "run `taosr1 train cot` first" in r.stderr
