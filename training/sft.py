@@ -41,14 +41,22 @@ class SftConfig(TuneConfig):
     max_length: int = option(1024, "longest example in tokens (prompt + answer); longer ones are dropped")
     max_records: int | None = option(None, "train on at most N CoT records (a seeded sample spread over the file; smoke runs)")
     gradient_checkpointing: bool = option(False, "recompute activations in the backward pass (saves memory, costs time)")
+    label_weight: float = option(
+        1.0,
+        "loss weight of each answer's first token, the label serving reads (the ~110 rationale tokens weigh 1 each); "
+        "1 = plain SFT",
+    )
 
 
-def answer_only_loss(model, inputs: dict[str, Any], num_items_in_batch: Any = None):
+def answer_only_loss(model, inputs: dict[str, Any], num_items_in_batch: Any = None, label_weight: float = 1.0):
     """(loss, tokens, correct): mean next-token NLL over answer tokens (labels != -100) only.
 
     Only the hidden states that predict an answer token go through the output head. The
     sum is divided by `num_items_in_batch` when the trainer gives it (answer tokens over all
     accumulated micro-batches, as TRL's own loss does), else by this batch's answer tokens.
+    `label_weight` multiplies the NLL of each answer's first token (the label; serving reads
+    only its distribution) — with a 110-token rationale after it, plain SFT gives the
+    decision under 1% of the loss.
     """
     import torch
 
@@ -56,18 +64,23 @@ def answer_only_loss(model, inputs: dict[str, Any], num_items_in_batch: Any = No
     body = model.get_decoder() if hasattr(model, "get_decoder") else model.model
     hidden = body(input_ids=inputs["input_ids"], attention_mask=inputs.get("attention_mask"), use_cache=False).last_hidden_state
     targets = labels[:, 1:]
-    rows, cols = (targets != -100).nonzero(as_tuple=True)
+    answer = targets != -100
+    rows, cols = answer.nonzero(as_tuple=True)
     logits = model.get_output_embeddings()(hidden[:, :-1][rows, cols]).float()
     wanted = targets[rows, cols]
-    nll = torch.nn.functional.cross_entropy(logits, wanted, reduction="sum")
+    nll = torch.nn.functional.cross_entropy(logits, wanted, reduction="none")
+    if label_weight != 1.0:
+        first = answer.float().argmax(dim=1)  # first answer position per row
+        is_label = cols == first[rows]
+        nll = torch.where(is_label, nll * label_weight, nll)
     tokens = wanted.numel()
     denominator = num_items_in_batch if num_items_in_batch is not None else tokens
-    loss = nll / torch.as_tensor(denominator, device=nll.device).clamp(min=1)
+    loss = nll.sum() / torch.as_tensor(denominator, device=nll.device).clamp(min=1)
     correct = int((logits.argmax(dim=-1) == wanted).sum())
     return loss, tokens, correct
 
 
-def _trainer_class():
+def _trainer_class(label_weight: float = 1.0):
     """trl.SFTTrainer with `answer_only_loss` as its loss (and its token accuracy as a metric)."""
     from trl import SFTTrainer
 
@@ -76,7 +89,7 @@ def _trainer_class():
             if return_outputs:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             mode = "train" if self.model.training else "eval"
-            loss, tokens, correct = answer_only_loss(model, inputs, num_items_in_batch)
+            loss, tokens, correct = answer_only_loss(model, inputs, num_items_in_batch, label_weight)
             self._metrics[mode]["mean_token_accuracy"].append(correct / tokens if tokens else 0.0)
             return loss
 
@@ -159,7 +172,7 @@ def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot
         dataloader_num_workers=0,
         gradient_checkpointing=cfg.gradient_checkpointing,
     )
-    trainer = _trainer_class()(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer)
+    trainer = _trainer_class(cfg.label_weight)(model=policy.model, args=args, train_dataset=dataset, processing_class=policy.tokenizer)
     resume = _last_trainer_checkpoint(trainer_dir)
     if resume:
         log(f"sft: resuming from {resume}")

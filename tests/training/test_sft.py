@@ -104,3 +104,12 @@ def test_answer_only_loss_equals_the_full_vocabulary_completion_loss(tiny_model_
     # with num_items_in_batch (gradient accumulation) the sum is divided by the given count
     half, _, _ = answer_only_loss(model, inputs, num_items_in_batch=2 * tokens)
     assert torch.allclose(half, reference / 2, atol=1e-5)
+    # label_weight scales exactly the first answer token's term (the label serving reads)
+    per_token = torch.nn.functional.cross_entropy(
+        model(input_ids=ids, attention_mask=attn).logits[:, :-1].reshape(-1, model.config.vocab_size),
+        labels[:, 1:].reshape(-1), reduction="none", ignore_index=-100,
+    ).reshape(len(examples), -1)
+    first = (labels[:, 1:] != -100).float().argmax(dim=1)
+    label_nll = per_token[torch.arange(len(examples)), first].sum()
+    weighted, _, _ = answer_only_loss(model, inputs, label_weight=5.0)
+    assert torch.allclose(weighted, reference + 4.0 * label_nll / tokens, atol=1e-5)
