@@ -51,6 +51,9 @@ def export_adapter(
         if parent and Path(parent).is_absolute() and Path(parent).is_relative_to(Path.cwd()):
             parent = str(Path(parent).relative_to(Path.cwd()))
         write_manifest(tmp, replace(manifest, name=name or manifest.name, version=version, parent=parent, notes=notes))
+        os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; a model folder is read by the service's user
+        for f in tmp.iterdir():
+            os.chmod(f, 0o644)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)

@@ -24,6 +24,6 @@ def test_default_model_is_a_small_adapter_over_the_embedded_base_with_its_eval_r
     assert manifest.recipe["run"]["base_model"] == BASE_MODEL_NAME
 
 
-def test_make_serve_serves_the_default_unless_a_model_is_given(tmp_path):
+def test_make_serve_serves_the_default_unless_a_model_is_given(tmp_path, tiny_model_dir):
     assert default_model_dir(Settings(cache_dir=tmp_path)) == EMBEDDED_DEFAULT_DIR
-    assert default_model_dir(Settings(cache_dir=tmp_path, model_dir=Path("/elsewhere"))) == Path("/elsewhere")
+    assert default_model_dir(Settings(cache_dir=tmp_path, model_dir=tiny_model_dir)) == Path(tiny_model_dir)
