@@ -14,9 +14,6 @@ kind "cross-encoder", stage "baseline"). Knows nothing about LLMs.
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +23,7 @@ from relevance.cross_encoder import KIND, product_text
 from relevance.labels import DEFAULT_SCHEME, LabelScheme
 from relevance.manifest import CheckpointManifest, write_manifest
 from relevance.types import LabeledPair
+from training.atomic import atomic_folder
 from training.config import option, to_dict
 from training.policy import bf16_native, pick_device
 from training.resume import finished
@@ -177,9 +175,7 @@ def run_baseline(run: RunConfig, cfg: BaselineConfig, layout: RunLayout | None =
 
 def _save(model, tokenizer, out_dir: Path, init: Path, data_hash: str, recipe: dict[str, Any], summary: dict[str, Any]) -> None:
     """Weights + tokenizer + manifest into a temp folder, renamed into place."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
         write_manifest(
@@ -196,9 +192,3 @@ def _save(model, tokenizer, out_dir: Path, init: Path, data_hash: str, recipe: d
                 recipe=recipe,
             ),
         )
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 from relevance.manifest import read_manifest, write_manifest
+from training.atomic import atomic_folder
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
@@ -40,9 +40,7 @@ def export_adapter(
     if missing:
         raise FileNotFoundError(f"{checkpoint} lacks {missing}")
     target = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}[dtype]
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         shutil.copy2(checkpoint / "adapter_config.json", tmp / "adapter_config.json")
         tensors = load_file(str(checkpoint / "adapter_model.safetensors"))
         save_file({k: v.to(target).contiguous() for k, v in tensors.items()}, str(tmp / "adapter_model.safetensors"))
@@ -51,13 +49,6 @@ def export_adapter(
         if parent and Path(parent).is_absolute() and Path(parent).is_relative_to(Path.cwd()):
             parent = str(Path(parent).relative_to(Path.cwd()))
         write_manifest(tmp, replace(manifest, name=name or manifest.name, version=version, parent=parent, notes=notes))
-        os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; a model folder is read by the service's user
         for f in tmp.iterdir():
             os.chmod(f, 0o644)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir

@@ -15,9 +15,6 @@ reference policy of DPO's and GRPO's KL terms. Knows nothing about losses or dat
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,7 @@ from relevance.base_model import BASE_MODEL_NAME
 from relevance.checkpoint import load_causal_lm, load_tokenizer, resolve_base_model
 from relevance.labels import DEFAULT_SCHEME
 from relevance.manifest import MANIFEST_FILE, CheckpointManifest, read_manifest, write_manifest
+from training.atomic import atomic_folder
 from training.config import option
 
 
@@ -199,9 +197,7 @@ def save_checkpoint(
 ) -> Path:
     """Write weights + tokenizer + manifest to `out_dir` atomically (temp folder, then rename)."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
-    try:
+    with atomic_folder(out_dir) as tmp:
         model = policy.model
         model.save_pretrained(str(tmp), safe_serialization=True)
         policy.tokenizer.save_pretrained(str(tmp))
@@ -222,10 +218,4 @@ def save_checkpoint(
                 recipe=recipe,
             ),
         )
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
