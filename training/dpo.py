@@ -46,6 +46,12 @@ class DpoConfig(TuneConfig):
     beta: float = option(0.1, "DPO temperature β: how far the policy may move from the reference")
     pairs_per_prompt: int = option(1, "at most this many (chosen, rejected) pairs per prompt")
     max_answer_tokens: int = option(256, "cut chosen/rejected answers to this many tokens")
+    objective: str = option(
+        "sequence",
+        "label: pass@N from label draws of one prefill, DPO on the label tokens (training/label_dpo.py); "
+        "sequence: sampled answers, DPO on whole answers",
+    )
+    epochs: float | None = option(None, "objective label: passes over the preference pairs (overrides max_steps when set)")
 
     def validate(self) -> None:
         super().validate()
@@ -53,6 +59,8 @@ class DpoConfig(TuneConfig):
             raise ValueError(f"dpo.beta must be > 0, got {self.beta}")
         if self.pairs_per_prompt < 1:
             raise ValueError(f"dpo.pairs_per_prompt must be >= 1, got {self.pairs_per_prompt}")
+        if self.objective not in ("label", "sequence"):
+            raise ValueError(f"dpo.objective must be 'label' or 'sequence', got {self.objective!r}")
 
 
 @dataclass(frozen=True)
@@ -135,6 +143,10 @@ def run_dpo(
     cot_path = Path(cot_path or layout.cot)
     if not cot_path.is_file():
         raise FileNotFoundError(f"{cot_path} is missing: run `taosr1 train cot` first (or pass a CoT file)")
+    if cfg.objective == "label":
+        from training.label_dpo import run_label_dpo
+
+        return run_label_dpo(run, sampling, cfg, layout, cot_path)
     cache_dir = Path(run.cache_dir)
     stage_dir, final = layout.stage_dir("dpo"), layout.final("dpo")
     start = start_dir_for(cfg.init, [layout.final("sft")], run.base_model, cache_dir)

@@ -60,6 +60,11 @@ class GrpoConfig(TuneConfig):
     pass_rate_high: float = option(0.9, "upper end of the pre-filter's pass-rate window")
     prefilter_samples: int = option(8, "samples per prompt to estimate the pre-filter's pass rate")
     max_prompts: int | None = option(None, "train on at most N CoT records (a seeded sample spread over the file)")
+    objective: str = option(
+        "sequence",
+        "label: rollouts are G draws from the label distribution of one prefill (training/label_grpo.py); "
+        "sequence: generated answers",
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -70,6 +75,8 @@ class GrpoConfig(TuneConfig):
                 raise ValueError(f"grpo.{name} must be >= 1, got {getattr(self, name)}")
         if not 0 < self.clip_eps < 1:
             raise ValueError(f"grpo.clip_eps must be within (0, 1), got {self.clip_eps}")
+        if self.objective not in ("label", "sequence"):
+            raise ValueError(f"grpo.objective must be 'label' or 'sequence', got {self.objective!r}")
         if self.kl_beta < 0:
             raise ValueError(f"grpo.kl_beta must be >= 0, got {self.kl_beta}")
         if not 0 <= self.pass_rate_low <= self.pass_rate_high <= 1:
@@ -204,6 +211,10 @@ def run_grpo(run: RunConfig, cfg: GrpoConfig, layout: RunLayout | None = None, c
     cot_path = Path(cot_path or layout.cot)
     if not cot_path.is_file():
         raise FileNotFoundError(f"{cot_path} is missing: run `taosr1 train cot` first (or pass a CoT file)")
+    if cfg.objective == "label":
+        from training.label_grpo import run_label_grpo
+
+        return run_label_grpo(run, cfg, layout, cot_path)
     cache_dir = Path(run.cache_dir)
     stage_dir, final = layout.stage_dir("grpo"), layout.final("grpo")
     start = start_dir_for(cfg.init, [layout.final("dpo"), layout.final("sft")], run.base_model, cache_dir)

@@ -46,6 +46,23 @@ class SftConfig(TuneConfig):
         "loss weight of each answer's first token, the label serving reads (the ~110 rationale tokens weigh 1 each); "
         "1 = plain SFT",
     )
+    objective: str = option(
+        "sequence",
+        "label: class-balanced CE on the label distribution serving reads + rationale as an auxiliary term "
+        "(training/label_sft.py); sequence: next-token loss on label + rationale through TRL",
+    )
+    epochs: float | None = option(None, "objective label: passes over the data (overrides max_steps when set)")
+    class_balance: float = option(1.0, "objective label: class weights ∝ (1/frequency)^this (0 = unweighted)")
+    rationale_fraction: float = option(0.1, "objective label: share of each step's examples that also get the rationale loss")
+    rationale_weight: float = option(0.5, "objective label: weight of the rationale term")
+    inject_fraction: float = option(0.0, "objective label: add injected/neutral-noise copies of this share of the records")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.objective not in ("label", "sequence"):
+            raise ValueError(f"sft.objective must be 'label' or 'sequence', got {self.objective!r}")
+        if not 0.0 <= self.rationale_fraction <= 1.0:
+            raise ValueError(f"sft.rationale_fraction must be within [0, 1], got {self.rationale_fraction}")
 
 
 def answer_only_loss(model, inputs: dict[str, Any], num_items_in_batch: Any = None, label_weight: float = 1.0):
@@ -131,6 +148,10 @@ def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot
     cot_path = Path(cot_path or layout.cot)
     if not cot_path.is_file():
         raise FileNotFoundError(f"{cot_path} is missing: run `taosr1 train cot` first (or pass a CoT file)")
+    if cfg.objective == "label":
+        from training.label_sft import run_label_sft
+
+        return run_label_sft(run, cfg, layout, cot_path)
     final = layout.final("sft")
     cache_dir = Path(run.cache_dir)
     start = start_dir_for(cfg.init, [], run.base_model, cache_dir)

@@ -1,0 +1,151 @@
+"""pass@N + DPO with the label objective: sample labels from the SFT model, prefer the gold label.
+
+Label first makes a sample's correctness depend on its first token only, so N samples of a
+prompt are N draws from the 4-way label distribution one prefill gives (`label_logits`).
+pass@k is reported both from the draws and exactly (1 − (1 − p_gold)^k, averaged). Pairs
+follow the paper: a prompt whose N draws are all correct is skipped; otherwise chosen = the
+gold label, rejected = the most frequent wrong draw (when all N are wrong the gold label is
+still the chosen one — the teacher's answer). The loss is sigmoid DPO on the label tokens'
+log-probabilities against the start checkpoint's, which are computed once before training
+(the policy starts as the reference). Runs on `training.label_loop`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from relevance.labels import get_scheme
+from relevance.prompt import PromptRenderer
+from training.config import to_dict
+from training.examples import load_records
+from training.label_loop import LoopSpec, run_loop
+from training.label_objective import LabelGroup, LabelHead, build_groups, label_logits
+from training.policy import bf16_native, load_policy, pick_device, save_checkpoint, start_dir_for
+from training.resume import finished
+from training.run import JsonlLog, RunConfig, RunLayout, file_hash, log
+from training.sampling import pass_at_k_curve
+
+
+@torch.no_grad()
+def label_distributions(model, head: LabelHead, groups: list[LabelGroup], pad_id: int) -> list[torch.Tensor]:
+    """Per group, the (n, L) label log-probabilities of the current model (no gradients)."""
+    model.eval()
+    out = [F.log_softmax(label_logits(model, head, g, pad_id), dim=-1).float().cpu() for g in groups]
+    model.train()
+    return out
+
+
+def exact_pass_at_k(p_gold: list[float], n: int) -> dict[int, float]:
+    """Mean over prompts of 1 − (1 − p_gold)^k for k = 1…n.
+
+    >>> exact_pass_at_k([0.5, 1.0], 2)
+    {1: 0.75, 2: 0.875}
+    """
+    return {k: round(sum(1 - (1 - p) ** k for p in p_gold) / len(p_gold), 4) for k in range(1, n + 1)}
+
+
+def sample_pairs(groups: list[LabelGroup], logps: list[torch.Tensor], head: LabelHead, n: int, seed: int) -> tuple[list[tuple[int, int, int, int]], dict[str, Any]]:
+    """(group, row, chosen column, rejected column) per prompt with a wrong draw among `n`; and stats."""
+    gen = torch.Generator().manual_seed(seed)
+    pairs, correct_counts, p_gold = [], [], []
+    for gi, (g, lp) in enumerate(zip(groups, logps, strict=True)):
+        draws = torch.multinomial(lp.exp(), n, replacement=True, generator=gen)  # (rows, n)
+        for row, gold in enumerate(g.golds):
+            col = head.column(gold)
+            hits = int((draws[row] == col).sum())
+            correct_counts.append(hits)
+            p_gold.append(float(lp[row, col].exp()))
+            if hits == n:
+                continue
+            wrong = Counter(int(d) for d in draws[row] if int(d) != col).most_common(1)[0][0]
+            pairs.append((gi, row, col, wrong))
+    sampled = pass_at_k_curve(correct_counts, n)
+    stats = {
+        "prompts": len(correct_counts),
+        "pairs": len(pairs),
+        "all_correct_skipped": sum(1 for c in correct_counts if c == n),
+        "all_wrong": sum(1 for c in correct_counts if c == 0),
+        "pass_at_k_exact": exact_pass_at_k(p_gold, n),
+        "pass_at_k_sampled": {k: round(v, 4) for k, v in sampled.items()},
+    }
+    return pairs, stats
+
+
+def dpo_step(model, head, groups, pairs, ref: dict[tuple[int, int], tuple[float, float]], cfg, pad_id: int):
+    """The step function: sigmoid DPO on (gold, wrong) label log-probabilities of a batch of pairs."""
+    order: list[int] = []
+
+    def step(_: int, rng: random.Random) -> tuple[torch.Tensor, dict[str, float]]:
+        nonlocal order
+        if len(order) < cfg.batch_size:
+            fresh = list(range(len(pairs)))
+            rng.shuffle(fresh)
+            order += fresh
+        batch, order = order[: cfg.batch_size], order[cfg.batch_size :]
+        by_group: dict[int, list[int]] = {}
+        for i in batch:
+            by_group.setdefault(pairs[i][0], []).append(i)
+        margins, tokens = [], 0
+        for gi, items in by_group.items():
+            rows = [pairs[i][1] for i in items]
+            sub = groups[gi].subset(rows)
+            lp = F.log_softmax(label_logits(model, head, sub, pad_id), dim=-1)
+            tokens += sub.tokens()
+            for r, i in enumerate(items):
+                _, row, c, w = pairs[i]
+                ref_c, ref_w = ref[(gi, row)][0], ref[(gi, row)][1]
+                margins.append(cfg.beta * ((lp[r, c] - ref_c) - (lp[r, w] - ref_w)))
+        m = torch.stack(margins)
+        loss = -F.logsigmoid(m).mean()
+        return loss, {"margin": float(m.detach().mean()), "pref_acc": float((m.detach() > 0).float().mean()), "examples": float(len(batch)), "tokens": float(tokens)}
+
+    return step
+
+
+def run_label_dpo(run: RunConfig, sampling, cfg, layout: RunLayout, cot_path: Path) -> dict[str, Any]:
+    """Sample labels from the start checkpoint, build pairs, train `<run>/dpo/final`; returns a summary."""
+    cache_dir = Path(run.cache_dir)
+    stage_dir, final = layout.stage_dir("dpo"), layout.final("dpo")
+    start = start_dir_for(cfg.init, [layout.final("sft")], run.base_model, cache_dir)
+    data_hash = file_hash(cot_path)
+    key = {"data": data_hash, "start": str(Path(start).resolve()), "dpo": to_dict(cfg), "sampling": to_dict(sampling), "seed": run.seed}
+    if finished(final, key):
+        log(f"dpo: {final} is up to date")
+        return {"checkpoint": str(final), "skipped": True}
+    device = pick_device(cfg.device)
+    policy = load_policy(start, cache_dir, cfg, device, run.dtype)
+    scheme = get_scheme(policy.label_scheme)
+    renderer = PromptRenderer(policy.tokenizer, scheme)
+    records = load_records(cot_path)
+    if sampling.max_prompts:
+        from training.examples import spread_subset
+
+        records = spread_subset(records, sampling.max_prompts, run.seed)
+    groups = build_groups(renderer, records)
+    head = LabelHead(policy.model, policy.tokenizer, scheme)
+    pad_id = policy.tokenizer.pad_token_id
+    from training.label_loop import autocast
+
+    with autocast(device, bf16_native(device, run.dtype)):
+        logps = label_distributions(policy.model, head, groups, pad_id)
+    pairs, stats = sample_pairs(groups, logps, head, sampling.n, run.seed)
+    JsonlLog(layout.logs / "dpo-sampling.jsonl").write(**stats)
+    log(f"dpo(label): pass@N {stats}")
+    if not pairs:
+        raise ValueError(f"dpo: no preference pairs from {stats['prompts']} prompts (all draws correct)")
+    ref = {(gi, row): (float(logps[gi][row, c]), float(logps[gi][row, w])) for gi, row, c, w in pairs}
+    steps = max(1, round(cfg.epochs * len(pairs) / cfg.batch_size)) if getattr(cfg, "epochs", None) else cfg.max_steps
+    spec = LoopSpec("dpo", steps, cfg.learning_rate, cfg.save_steps, cfg.log_steps, 0.05, "cosine", cfg.max_grad_norm, cfg.weight_decay)
+    step_fn = dpo_step(policy.model, head, groups, pairs, ref, cfg, pad_id)
+    summary = run_loop(policy.model, spec, step_fn, stage_dir, layout.logs, device=device, bf16=bf16_native(device, run.dtype), seed=run.seed)
+    summary.update({"pairs": stats})
+    recipe = {"key": key, "dpo": to_dict(cfg), "sampling": to_dict(sampling), "run": to_dict(run)}
+    save_checkpoint(policy, final, stage="dpo", data_hash=data_hash, recipe=recipe, metrics={"train": summary})
+    log(f"dpo(label): {summary['steps']} steps, loss {summary['loss_first']} -> {summary['loss_last']}; saved {final}")
+    return {"checkpoint": str(final), "skipped": False, **summary}

@@ -1,0 +1,124 @@
+"""GRPO with the label objective and difficulty-based dynamic sampling.
+
+Label first makes a rollout's correctness reward depend on its first token only, so the G
+rollouts of a prompt are G draws from the label distribution that one prefill gives, and the
+log-probability of a rollout is one entry of that distribution: the forward that scores a
+prompt *is* its rollout. Each step draws prompts (class-balanced round-robin over gold
+levels — the paper's most useful trick — via `training.dynamic_sampling.PromptStream`),
+runs them grouped by query (`label_logits`, prefix shared), draws G labels per prompt from
+the detached distribution, rewards 1 for the gold label and 0 otherwise, and keeps only
+prompts whose draws are neither all right nor all wrong (`informative_groups`); it draws
+more prompts, up to `max_rounds` rounds, until `batch_size` informative prompts are kept.
+Loss: −mean over kept prompts and draws of A·log π(draw), A = (r − mean_G) / (std_G + 1e-4),
+plus β·KL(π‖π_ref) computed exactly over the labels; π_ref (the start checkpoint) is the
+policy's own distribution before the first update, computed once over the prompts.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from relevance.labels import get_scheme
+from relevance.prompt import PromptRenderer
+from training.config import to_dict
+from training.dynamic_sampling import PromptStream, informative_groups
+from training.examples import load_records, spread_subset
+from training.grpo import group_advantages
+from training.label_dpo import label_distributions
+from training.label_loop import LoopSpec, autocast, run_loop
+from training.label_objective import LabelGroup, LabelHead, build_groups, label_logits
+from training.policy import bf16_native, load_policy, pick_device, save_checkpoint, start_dir_for
+from training.resume import finished
+from training.run import RunConfig, RunLayout, file_hash, log
+
+
+def grpo_step(model, head: LabelHead, groups: list[LabelGroup], where: list[tuple[int, int]], ref: list[torch.Tensor], stream: PromptStream, cfg, pad_id: int):
+    """The step function; `where[i]` = (group, row) of prompt i, `ref[g]` the reference log-probs of group g."""
+
+    def forward(prompts: list[int]) -> tuple[list[int], torch.Tensor, int]:
+        by_group: dict[int, list[int]] = {}
+        for i in prompts:
+            by_group.setdefault(where[i][0], []).append(i)
+        order, parts, tokens = [], [], 0
+        for gi, items in by_group.items():
+            sub = groups[gi].subset([where[i][1] for i in items])
+            parts.append(F.log_softmax(label_logits(model, head, sub, pad_id), dim=-1))
+            order += items
+            tokens += sub.tokens()
+        return order, torch.cat(parts), tokens
+
+    def step(_: int, rng: random.Random) -> tuple[torch.Tensor, dict[str, float]]:
+        gen = torch.Generator().manual_seed(rng.randrange(1 << 31))
+        kept_lp, kept_ix, kept_adv = [], [], []
+        seen, tokens, rounds, filtered = 0, 0, 0, []
+        while len(kept_ix) < cfg.batch_size and rounds < cfg.max_rounds:
+            prompts = stream.take(cfg.batch_size)
+            order, lp, t = forward(prompts)
+            tokens, seen, rounds = tokens + t, seen + len(order), rounds + 1
+            draws = torch.multinomial(lp.detach().float().exp(), cfg.group_size, replacement=True, generator=gen)
+            gold_cols = torch.tensor([head.column(groups[where[i][0]].golds[where[i][1]]) for i in order])
+            correct = draws == gold_cols.unsqueeze(1)
+            keep, frac = informative_groups(correct.tolist()) if cfg.dynamic_sampling else (list(range(len(order))), 0.0)
+            filtered.append(frac)
+            if keep:
+                kept_adv.append((group_advantages(correct[keep].float()), draws[keep]))
+                kept_lp.append(lp[keep])
+                kept_ix += [order[k] for k in keep]
+        metrics = {"examples": float(seen), "tokens": float(tokens), "filtered": sum(filtered) / len(filtered), "rounds": float(rounds)}
+        if not kept_ix:
+            zero = sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
+            return zero, {**metrics, "kept": 0.0, "reward": 0.0, "kl": 0.0}
+        lp = torch.cat(kept_lp)
+        adv = torch.cat([a for a, _ in kept_adv])
+        draws = torch.cat([d for _, d in kept_adv])
+        chosen = lp.gather(1, draws.to(lp.device))
+        pg = -(adv.to(lp.device) * chosen).mean()
+        ref_lp = torch.stack([ref[where[i][0]][where[i][1]] for i in kept_ix]).to(lp.device)
+        kl = (lp.exp() * (lp - ref_lp)).sum(dim=1).mean()
+        loss = pg + cfg.kl_beta * kl
+        gold_cols = torch.tensor([head.column(groups[where[i][0]].golds[where[i][1]]) for i in kept_ix])
+        reward = float((draws == gold_cols.unsqueeze(1)).float().mean())
+        return loss, {**metrics, "kept": float(len(kept_ix)), "reward": reward, "kl": float(kl.detach())}
+
+    return step
+
+
+def run_label_grpo(run: RunConfig, cfg, layout: RunLayout, cot_path: Path) -> dict[str, Any]:
+    """Train `<run>/grpo/final` from the DPO (else SFT) final with label rollouts; returns a summary."""
+    cache_dir = Path(run.cache_dir)
+    stage_dir, final = layout.stage_dir("grpo"), layout.final("grpo")
+    start = start_dir_for(cfg.init, [layout.final("dpo"), layout.final("sft")], run.base_model, cache_dir)
+    data_hash = file_hash(cot_path)
+    key = {"data": data_hash, "start": str(Path(start).resolve()), "grpo": to_dict(cfg), "seed": run.seed}
+    if finished(final, key):
+        log(f"grpo: {final} is up to date")
+        return {"checkpoint": str(final), "skipped": True}
+    device = pick_device(cfg.device)
+    torch.manual_seed(run.seed)
+    policy = load_policy(start, cache_dir, cfg, device, run.dtype)
+    scheme = get_scheme(policy.label_scheme)
+    renderer = PromptRenderer(policy.tokenizer, scheme)
+    records = spread_subset(load_records(cot_path), cfg.max_prompts, run.seed)
+    groups = build_groups(renderer, records)
+    where = [(0, 0)] * len(records)
+    for gi, g in enumerate(groups):
+        for row, ri in enumerate(g.records):
+            where[ri] = (gi, row)
+    head = LabelHead(policy.model, policy.tokenizer, scheme)
+    pad_id = policy.tokenizer.pad_token_id
+    bf16 = bf16_native(device, run.dtype)
+    with autocast(device, bf16):
+        ref = label_distributions(policy.model, head, groups, pad_id)
+    stream = PromptStream([r.pair.level for r in records], run.seed, cfg.class_balanced)
+    spec = LoopSpec("grpo", cfg.max_steps, cfg.learning_rate, cfg.save_steps, cfg.log_steps, 0.05, "constant", cfg.max_grad_norm, cfg.weight_decay)
+    step_fn = grpo_step(policy.model, head, groups, where, ref, stream, cfg, pad_id)
+    summary = run_loop(policy.model, spec, step_fn, stage_dir, layout.logs, device=device, bf16=bf16, seed=run.seed)
+    recipe = {"key": key, "grpo": to_dict(cfg), "run": to_dict(run)}
+    save_checkpoint(policy, final, stage="grpo", data_hash=data_hash, recipe=recipe, metrics={"train": summary})
+    log(f"grpo(label): {summary['steps']} steps, reward {summary['history'][0].get('reward')} -> {summary['history'][-1].get('reward')}; saved {final}")
+    return {"checkpoint": str(final), "skipped": False, **summary}

@@ -1,0 +1,152 @@
+"""SFT with the label objective: class-balanced cross-entropy on the label distribution serving reads,
+plus the rationale as an auxiliary next-token term.
+
+Plain SFT on `label + rationale` gives the label ~1/110 of the loss (the model card measured
+it: rationale template learnt, label at chance). Here each step takes whole query groups
+(`training.label_objective`): the label loss is the cross-entropy of the 4-way softmax over
+the label tokens — exactly serving's `probs` — weighted per class (`class_balance`), and a
+seeded `rationale_fraction` of the step's examples also gets the full-vocabulary answer
+loss (label token + rationale + end-of-turn), weighted by `rationale_weight`, so `explain`
+keeps writing the 5-step rationale. `inject_fraction` adds copies of training listings with
+an injected instruction (or neutral noise) that keep their true label
+(`training.data.injection`). Runs `epochs` over the groups with `training.label_loop`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from relevance.labels import get_scheme
+from relevance.prompt import PromptRenderer
+from training.data.injection import augment
+from training.examples import CotRecord, answer_ids, load_records, prompt_ids
+from training.label_loop import LoopSpec, run_loop
+from training.label_objective import LabelGroup, LabelHead, build_groups, class_weights, label_logits
+from training.policy import bf16_native, load_policy, pick_device, save_checkpoint, start_dir_for
+from training.resume import finished
+from training.run import RunConfig, RunLayout, file_hash, log
+
+
+def with_injections(records: list[CotRecord], fraction: float, seed: int) -> list[CotRecord]:
+    """`records` plus injected/neutral-noise copies of a `fraction` of them (true labels kept)."""
+    if fraction <= 0:
+        return list(records)
+    copies = augment([r.pair for r in records], fraction, seed)
+    source = {(r.pair.query, r.pair.product.id): r for r in records}
+    extra = [CotRecord(c, source[(c.query, c.product.id)].context, source[(c.query, c.product.id)].rationale, "injection") for c in copies]
+    return list(records) + extra
+
+
+def steps_for(cfg, n_examples: int) -> int:
+    """Optimiser steps: `max_steps`, or `epochs` over `n_examples` at `batch_size` when epochs is set."""
+    if cfg.epochs:
+        return max(1, math.ceil(cfg.epochs * n_examples / cfg.batch_size))
+    return cfg.max_steps
+
+
+class GroupStream:
+    """Shuffled query groups, epoch after epoch, cut into steps of about `batch_size` examples."""
+
+    def __init__(self, groups: list[LabelGroup], batch_size: int):
+        self.groups, self.batch_size = groups, batch_size
+        self.order: list[int] = []
+
+    def take(self, rng: random.Random) -> list[LabelGroup]:
+        out, n = [], 0
+        while n < self.batch_size:
+            if not self.order:
+                self.order = list(range(len(self.groups)))
+                rng.shuffle(self.order)
+            g = self.groups[self.order.pop()]
+            out.append(g)
+            n += g.n
+        return out
+
+
+def rationale_loss(model, renderer: PromptRenderer, records: list[CotRecord], pad_id: int) -> torch.Tensor:
+    """Mean next-token NLL over the full label-first answers (label + rationale + end-of-turn) of `records`."""
+    from training.sft import answer_only_loss
+
+    seqs, labels = [], []
+    for r in records:
+        prompt, answer = prompt_ids(renderer, r), answer_ids(renderer, r.pair.level, r.rationale)
+        seqs.append(prompt + answer)
+        labels.append([-100] * len(prompt) + answer)
+    width = max(len(s) for s in seqs)
+    device = next(model.parameters()).device
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    lab = torch.full((len(seqs), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, (s, lb) in enumerate(zip(seqs, labels, strict=True)):
+        ids[i, : len(s)], lab[i, : len(s)], mask[i, : len(s)] = torch.tensor(s), torch.tensor(lb), 1
+    loss, _, _ = answer_only_loss(model, {"input_ids": ids.to(device), "labels": lab.to(device), "attention_mask": mask.to(device)})
+    return loss
+
+
+def label_sft_step(model, head: LabelHead, renderer, records, stream: GroupStream, weights: torch.Tensor, cfg, pad_id: int):
+    """The step function: weighted label CE over a batch of groups (+ the rationale term on a sample)."""
+
+    def step(_: int, rng: random.Random) -> tuple[torch.Tensor, dict[str, float]]:
+        groups = stream.take(rng)
+        total, wsum, correct, n, tokens = 0.0, 0.0, 0, 0, 0
+        for g in groups:
+            logits = label_logits(model, head, g, pad_id)
+            cols = head.columns(g.golds).to(logits.device)
+            w = weights[cols].to(logits.device)
+            total = total + (F.cross_entropy(logits, cols, reduction="none") * w).sum()
+            wsum += float(w.sum())
+            correct += int((logits.argmax(-1) == cols).sum())
+            n, tokens = n + g.n, tokens + g.tokens()
+        loss = total / max(wsum, 1e-6)
+        metrics = {"label_loss": float(loss.detach()), "label_acc": correct / n, "examples": float(n), "tokens": float(tokens)}
+        picked = [records[i] for g in groups for i in g.records if rng.random() < cfg.rationale_fraction and records[i].rationale]
+        if picked and cfg.rationale_weight > 0:
+            aux = rationale_loss(model, renderer, picked, pad_id)
+            loss = loss + cfg.rationale_weight * aux
+            metrics["rationale_loss"] = float(aux.detach())
+        return loss, metrics
+
+    return step
+
+
+def run_label_sft(run: RunConfig, cfg, layout: RunLayout, cot_path: Path) -> dict[str, Any]:
+    """Train `<run>/sft/final` with the label objective; returns the summary (incl. efficiency figures)."""
+    final = layout.final("sft")
+    cache_dir = Path(run.cache_dir)
+    start = start_dir_for(cfg.init, [], run.base_model, cache_dir)
+    data_hash = file_hash(cot_path)
+    from training.config import to_dict
+
+    key = {"data": data_hash, "start": str(Path(start).resolve()), "sft": to_dict(cfg), "seed": run.seed}
+    if finished(final, key):
+        log(f"sft: {final} is up to date")
+        return {"checkpoint": str(final), "skipped": True}
+    device = pick_device(cfg.device)
+    policy = load_policy(start, cache_dir, cfg, device, run.dtype)
+    scheme = get_scheme(policy.label_scheme)
+    renderer = PromptRenderer(policy.tokenizer, scheme)
+    records = with_injections(load_records(cot_path), cfg.inject_fraction, run.seed)
+    if cfg.max_records is not None:
+        from training.examples import spread_subset
+
+        records = spread_subset(records, cfg.max_records, run.seed)
+    groups = build_groups(renderer, records)
+    head = LabelHead(policy.model, policy.tokenizer, scheme)
+    weights = class_weights([r.pair.level for r in records], scheme.level_values, cfg.class_balance)
+    stream = GroupStream(groups, cfg.batch_size)
+    max_steps = steps_for(cfg, len(records))
+    log(f"sft(label): {len(records)} examples in {len(groups)} query groups, {max_steps} steps of ~{cfg.batch_size}; class weights {weights.tolist()}")
+    spec = LoopSpec("sft", max_steps, cfg.learning_rate, cfg.save_steps, cfg.log_steps, cfg.warmup_ratio, cfg.lr_scheduler, cfg.max_grad_norm, cfg.weight_decay)
+    step_fn = label_sft_step(policy.model, head, renderer, records, stream, weights, cfg, policy.tokenizer.pad_token_id)
+    summary = run_loop(policy.model, spec, step_fn, layout.stage_dir("sft"), layout.logs, device=device, bf16=bf16_native(device, run.dtype), seed=run.seed)
+    summary["examples"] = len(records)
+    recipe = {"key": key, "sft": to_dict(cfg), "run": to_dict(run)}
+    save_checkpoint(policy, final, stage="sft", data_hash=data_hash, recipe=recipe, metrics={"train": summary})
+    log(f"sft(label): {summary['steps']} steps, loss {summary['loss_first']} -> {summary['loss_last']}; saved {final}")
+    return {"checkpoint": str(final), "skipped": False, **summary}
