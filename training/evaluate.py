@@ -23,7 +23,7 @@ from relevance.parse import verdict_level
 from relevance.types import LabeledPair
 from training.config import option
 from training.confusion_plot import plot_stage
-from training.metrics import classification_report
+from training.metrics import bootstrap_interval, classification_report
 from training.run import DataConfig, RunConfig, RunLayout, eval_sets, log, open_retriever
 
 EVAL_STAGES = ("base", "baseline", "sft", "dpo", "grpo")
@@ -68,7 +68,10 @@ def hallucination(levels: list[int], rationales: list[str], scheme) -> dict[str,
 def evaluate_judge(judge, pairs: list[LabeledPair], cfg: EvalConfig) -> dict[str, Any]:
     """Metrics of one engine-backed judge on labelled pairs."""
     scored = judge.score_pairs([p.query for p in pairs], [p.product for p in pairs], beta=cfg.beta)
-    report = classification_report([p.level for p in pairs], [s.level for s in scored])
+    gold, pred = [p.level for p in pairs], [s.level for s in scored]
+    report = classification_report(gold, pred)
+    report["macro_f1_ci90"] = [round(v, 4) for v in bootstrap_interval(gold, pred)]
+    report["gold"], report["pred"] = gold, pred  # for paired comparisons between stages
     if not getattr(judge, "explains", True):  # the cross-encoder baseline has no rationale
         report["hallucination"] = {"explained": 0, "verdict_readable": 0.0, "hallucination_rate": None}
         report["explain_examples"] = []
@@ -113,6 +116,8 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     for stage in sorted(results, key=lambda s: EVAL_STAGES.index(s) if s in EVAL_STAGES else 99):
         for set_name, r in results[stage]["sets"].items():
             row = {"stage": stage, "set": set_name, "n": r["n"], "accuracy": round(r["accuracy"], 4), "macro_f1": round(r["macro_f1"], 4)}
+            row["macro_f1_ci90"] = r.get("macro_f1_ci90")
+            row["n_per_class"] = "/".join(str(r["per_class"][lv]["support"]) for lv in r["per_class"])
             for level, c in r["per_class"].items():
                 row[f"f1_{level}"] = round(c["f1"], 4)
             row["hallucination_rate"] = r["hallucination"]["hallucination_rate"]
@@ -137,17 +142,18 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _load_sets(data: DataConfig, layout: RunLayout, cfg: EvalConfig) -> dict[str, list[LabeledPair]]:
-    from training.data.loaders import load_pairs
+    from training.data.folds import parse_source
+    from training.run import load_source
 
     available = eval_sets(data, layout)
     sets = {}
     for name in cfg.sets:
         if name not in available:
             raise ValueError(f"eval set {name!r} is not configured; available: {sorted(available)}")
-        if not Path(available[name]).exists():
+        if not Path(parse_source(str(available[name]))[0]).exists():
             log(f"eval: skipping {name} ({available[name]} does not exist)")
             continue
-        pairs = load_pairs(available[name])
+        pairs = load_source(str(available[name]))
         sets[name] = pairs[: cfg.limit] if cfg.limit is not None else pairs
     return sets
 

@@ -50,6 +50,9 @@ class DataConfig:
     esci_eval: str | None = option(
         str(REPO_ROOT / "training" / "data" / "fixtures" / "esci_dev.csv"), "real ESCI evaluation file (none to skip)"
     )
+    eval_files: list[str] = option(
+        [], "more named evaluation sets as NAME=PATH (PATH may name one query fold: file.csv#fold=K/N)"
+    )
 
 
 class RunLayout:
@@ -135,14 +138,21 @@ def _synthetic_train(cfg: DataConfig) -> list[LabeledPair]:
     return generate(cfg.synthetic_queries, cfg.synthetic_products, seed=cfg.synthetic_seed)
 
 
+def load_source(source: str) -> list[LabeledPair]:
+    """Labelled pairs of a file, or of one query fold of it (`path#fold=K/N`, see training.data.folds)."""
+    from training.data.folds import parse_source, select_fold
+    from training.data.loaders import load_pairs
+
+    path, fold = parse_source(source)
+    return select_fold(load_pairs(path), fold)
+
+
 def load_train_pairs(cfg: DataConfig, seed: int) -> list[LabeledPair]:
     import random
 
-    from training.data.loaders import load_pairs
-
     pairs: list[LabeledPair] = []
     for source in cfg.train:
-        pairs.extend(_synthetic_train(cfg) if source == "synthetic" else load_pairs(source))
+        pairs.extend(_synthetic_train(cfg) if source == "synthetic" else load_source(source))
     if cfg.max_train is not None and len(pairs) > cfg.max_train:
         pairs = random.Random(seed).sample(pairs, cfg.max_train)
     return pairs
@@ -180,9 +190,14 @@ def open_retriever(run: RunConfig, layout: RunLayout):
     return KnowledgeBase.load(layout.index_dir)
 
 
-def eval_sets(data: DataConfig, layout: RunLayout) -> dict[str, Path]:
+def eval_sets(data: DataConfig, layout: RunLayout) -> dict[str, Path | str]:
     """Named held-out evaluation files: the synthetic hard set and the real ESCI fixture."""
-    sets = {"synthetic-hard": layout.hard_pairs}
+    sets: dict[str, Path | str] = {"synthetic-hard": layout.hard_pairs}
     if data.esci_eval:
         sets["esci-dev"] = Path(data.esci_eval)
+    for item in data.eval_files:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"data.eval_files expects NAME=PATH, got {item!r}")
+        sets[name] = path
     return sets
