@@ -81,7 +81,7 @@ def dpo_step(model, head, groups, pairs, ref: dict[tuple[int, int], tuple[float,
     """The step function: sigmoid DPO on (gold, wrong) label log-probabilities of a batch of pairs."""
     order: list[int] = []
 
-    def step(_: int, rng: random.Random) -> tuple[torch.Tensor, dict[str, float]]:
+    def step(_: int, rng: random.Random) -> tuple[float, dict[str, float]]:
         nonlocal order
         if len(order) < cfg.batch_size:
             fresh = list(range(len(pairs)))
@@ -91,19 +91,21 @@ def dpo_step(model, head, groups, pairs, ref: dict[tuple[int, int], tuple[float,
         by_group: dict[int, list[int]] = {}
         for i in batch:
             by_group.setdefault(pairs[i][0], []).append(i)
-        margins, tokens = [], 0
+        margins, tokens, total = [], 0, 0.0
         for gi, items in by_group.items():
-            rows = [pairs[i][1] for i in items]
-            sub = groups[gi].subset(rows)
+            sub = groups[gi].subset([pairs[i][1] for i in items])
             lp = F.log_softmax(label_logits(model, head, sub, pad_id), dim=-1)
             tokens += sub.tokens()
-            for r, i in enumerate(items):
-                _, row, c, w = pairs[i]
-                ref_c, ref_w = ref[(gi, row)][0], ref[(gi, row)][1]
-                margins.append(cfg.beta * ((lp[r, c] - ref_c) - (lp[r, w] - ref_w)))
-        m = torch.stack(margins)
-        loss = -F.logsigmoid(m).mean()
-        return loss, {"margin": float(m.detach().mean()), "pref_acc": float((m.detach() > 0).float().mean()), "examples": float(len(batch)), "tokens": float(tokens)}
+            m = torch.stack([
+                cfg.beta * ((lp[r, c] - ref[(gi, row)][0]) - (lp[r, w] - ref[(gi, row)][1]))
+                for r, (_, row, c, w) in enumerate(pairs[i] for i in items)
+            ])
+            part = -F.logsigmoid(m).sum() / len(batch)
+            part.backward()
+            total += float(part.detach())
+            margins.append(m.detach())
+        m = torch.cat(margins)
+        return total, {"margin": float(m.mean()), "pref_acc": float((m > 0).float().mean()), "examples": float(len(batch)), "tokens": float(tokens)}
 
     return step
 

@@ -40,50 +40,48 @@ from training.run import RunConfig, RunLayout, file_hash, log
 def grpo_step(model, head: LabelHead, groups: list[LabelGroup], where: list[tuple[int, int]], ref: list[torch.Tensor], stream: PromptStream, cfg, pad_id: int):
     """The step function; `where[i]` = (group, row) of prompt i, `ref[g]` the reference log-probs of group g."""
 
-    def forward(prompts: list[int]) -> tuple[list[int], torch.Tensor, int]:
+    def rollouts(prompts: list[int], gen: torch.Generator) -> tuple[float, dict[str, float]]:
+        """One round: score the prompts (grouped by query), draw G labels each, back-propagate the
+        informative ones' share of the batch loss group by group; returns (loss share, counters)."""
         by_group: dict[int, list[int]] = {}
         for i in prompts:
             by_group.setdefault(where[i][0], []).append(i)
-        order, parts, tokens = [], [], 0
+        total, kept, rewards, kl_sum, tokens, filtered = 0.0, 0, 0.0, 0.0, 0, 0
         for gi, items in by_group.items():
             sub = groups[gi].subset([where[i][1] for i in items])
-            parts.append(F.log_softmax(label_logits(model, head, sub, pad_id), dim=-1))
-            order += items
+            lp = F.log_softmax(label_logits(model, head, sub, pad_id), dim=-1)
             tokens += sub.tokens()
-        return order, torch.cat(parts), tokens
-
-    def step(_: int, rng: random.Random) -> tuple[torch.Tensor, dict[str, float]]:
-        gen = torch.Generator().manual_seed(rng.randrange(1 << 31))
-        kept_lp, kept_ix, kept_adv = [], [], []
-        seen, tokens, rounds, filtered = 0, 0, 0, []
-        while len(kept_ix) < cfg.batch_size and rounds < cfg.max_rounds:
-            prompts = stream.take(cfg.batch_size)
-            order, lp, t = forward(prompts)
-            tokens, seen, rounds = tokens + t, seen + len(order), rounds + 1
             draws = torch.multinomial(lp.detach().float().exp(), cfg.group_size, replacement=True, generator=gen)
-            gold_cols = torch.tensor([head.column(groups[where[i][0]].golds[where[i][1]]) for i in order])
-            correct = draws == gold_cols.unsqueeze(1)
-            keep, frac = informative_groups(correct.tolist()) if cfg.dynamic_sampling else (list(range(len(order))), 0.0)
-            filtered.append(frac)
-            if keep:
-                kept_adv.append((group_advantages(correct[keep].float()), draws[keep]))
-                kept_lp.append(lp[keep])
-                kept_ix += [order[k] for k in keep]
-        metrics = {"examples": float(seen), "tokens": float(tokens), "filtered": sum(filtered) / len(filtered), "rounds": float(rounds)}
-        if not kept_ix:
-            zero = sum(p.sum() for p in model.parameters() if p.requires_grad) * 0.0
-            return zero, {**metrics, "kept": 0.0, "reward": 0.0, "kl": 0.0}
-        lp = torch.cat(kept_lp)
-        adv = torch.cat([a for a, _ in kept_adv])
-        draws = torch.cat([d for _, d in kept_adv])
-        chosen = lp.gather(1, draws.to(lp.device))
-        pg = -(adv.to(lp.device) * chosen).mean()
-        ref_lp = torch.stack([ref[where[i][0]][where[i][1]] for i in kept_ix]).to(lp.device)
-        kl = (lp.exp() * (lp - ref_lp)).sum(dim=1).mean()
-        loss = pg + cfg.kl_beta * kl
-        gold_cols = torch.tensor([head.column(groups[where[i][0]].golds[where[i][1]]) for i in kept_ix])
-        reward = float((draws == gold_cols.unsqueeze(1)).float().mean())
-        return loss, {**metrics, "kept": float(len(kept_ix)), "reward": reward, "kl": float(kl.detach())}
+            gold = head.columns(sub.golds).unsqueeze(1)
+            correct = draws == gold
+            keep, _ = informative_groups(correct.tolist()) if cfg.dynamic_sampling else (list(range(sub.n)), 0.0)
+            filtered += sub.n - len(keep)
+            if not keep:
+                continue
+            adv = group_advantages(correct[keep].float()).to(lp.device)
+            pg = -(adv * lp[keep].gather(1, draws[keep].to(lp.device))).mean(dim=1)
+            ref_lp = torch.stack([ref[gi][where[items[k]][1]] for k in keep]).to(lp.device)
+            kl = (lp[keep].exp() * (lp[keep] - ref_lp)).sum(dim=1)
+            part = (pg + cfg.kl_beta * kl).sum() / cfg.batch_size
+            part.backward()
+            total += float(part.detach())
+            kept += len(keep)
+            rewards += float(correct[keep].float().mean(dim=1).sum())
+            kl_sum += float(kl.detach().sum())
+        return total, {"kept": kept, "reward_sum": rewards, "kl_sum": kl_sum, "tokens": tokens, "filtered": filtered, "seen": len(prompts)}
+
+    def step(_: int, rng: random.Random) -> tuple[float, dict[str, float]]:
+        gen = torch.Generator().manual_seed(rng.randrange(1 << 31))
+        loss, c, rounds = 0.0, {"kept": 0, "reward_sum": 0.0, "kl_sum": 0.0, "tokens": 0, "filtered": 0, "seen": 0}, 0
+        while c["kept"] < cfg.batch_size and rounds < cfg.max_rounds:
+            part, counts = rollouts(stream.take(cfg.batch_size), gen)
+            loss, rounds = loss + part, rounds + 1
+            c = {k: c[k] + counts[k] for k in c}
+        kept = max(c["kept"], 1)
+        return loss, {
+            "examples": float(c["seen"]), "tokens": float(c["tokens"]), "rounds": float(rounds), "kept": float(c["kept"]),
+            "filtered": c["filtered"] / max(c["seen"], 1), "reward": c["reward_sum"] / kept, "kl": c["kl_sum"] / kept,
+        }
 
     return step
 

@@ -50,7 +50,7 @@ class LabelGroup:
         return LabelGroup(self.prefix, [self.suffixes[i] for i in keep], [self.golds[i] for i in keep], [self.records[i] for i in keep])
 
 
-def build_groups(renderer: PromptRenderer, records: Sequence[CotRecord], max_group: int = 16) -> list[LabelGroup]:
+def build_groups(renderer: PromptRenderer, records: Sequence[CotRecord], max_group: int = 8) -> list[LabelGroup]:
     """Records grouped by (query, retrieved context) in file order, at most `max_group` products a group."""
     keyed: dict[tuple, list[int]] = {}
     for i, r in enumerate(records):

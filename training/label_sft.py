@@ -90,26 +90,33 @@ def rationale_loss(model, renderer: PromptRenderer, records: list[CotRecord], pa
 
 
 def label_sft_step(model, head: LabelHead, renderer, records, stream: GroupStream, weights: torch.Tensor, cfg, pad_id: int):
-    """The step function: weighted label CE over a batch of groups (+ the rationale term on a sample)."""
+    """The step function: weighted label CE over a batch of groups (+ the rationale term on a sample).
 
-    def step(_: int, rng: random.Random) -> tuple[torch.Tensor, dict[str, float]]:
+    The weighted mean is over the step's examples; each group's share is back-propagated on
+    its own (the normaliser is known before any forward: the weights depend on gold levels only).
+    """
+
+    def step(_: int, rng: random.Random) -> tuple[float, dict[str, float]]:
         groups = stream.take(rng)
-        total, wsum, correct, n, tokens = 0.0, 0.0, 0, 0, 0
-        for g in groups:
+        cols = [head.columns(g.golds) for g in groups]
+        wsum = float(sum(weights[c].sum() for c in cols))
+        total, correct, n, tokens = 0.0, 0, 0, 0
+        for g, c in zip(groups, cols, strict=True):
             logits = label_logits(model, head, g, pad_id)
-            cols = head.columns(g.golds).to(logits.device)
-            w = weights[cols].to(logits.device)
-            total = total + (F.cross_entropy(logits, cols, reduction="none") * w).sum()
-            wsum += float(w.sum())
-            correct += int((logits.argmax(-1) == cols).sum())
+            c = c.to(logits.device)
+            part = (F.cross_entropy(logits, c, reduction="none") * weights[c].to(logits.device)).sum() / wsum
+            part.backward()
+            total += float(part.detach())
+            correct += int((logits.detach().argmax(-1) == c).sum())
             n, tokens = n + g.n, tokens + g.tokens()
-        loss = total / max(wsum, 1e-6)
-        metrics = {"label_loss": float(loss.detach()), "label_acc": correct / n, "examples": float(n), "tokens": float(tokens)}
+        metrics = {"label_loss": total, "label_acc": correct / n, "examples": float(n), "tokens": float(tokens)}
         picked = [records[i] for g in groups for i in g.records if rng.random() < cfg.rationale_fraction and records[i].rationale]
+        loss = total
         if picked and cfg.rationale_weight > 0:
             aux = rationale_loss(model, renderer, picked, pad_id)
-            loss = loss + cfg.rationale_weight * aux
+            (cfg.rationale_weight * aux).backward()
             metrics["rationale_loss"] = float(aux.detach())
+            loss += cfg.rationale_weight * metrics["rationale_loss"]
         return loss, metrics
 
     return step
