@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers.server import free_port
+from service.live import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "training" / "data" / "fixtures" / "esci_dev.csv"

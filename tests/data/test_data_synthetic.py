@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from relevance.datasets.loaders import load_pairs
 from relevance.types import LabeledPair, Product
 from training.data.catalogue import DEVICES, INGREDIENTS, check_catalogue
-from training.data.loaders import load_pairs
 from training.data.queries import FAMILIES
 from training.data.rules import Intent, Item, judge
 from training.data.synthetic import balance_by_level, generate, generate_hard_set, main, write_synthetic

@@ -23,9 +23,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from relevance.datasets.jsonl import save_jsonl
 from relevance.types import LabeledPair
 from training.data.items import build_item
-from training.data.jsonl import save_jsonl
 from training.data.queries import FAMILIES, Split, build_query
 from training.data.render import render
 from training.data.rules import Intent, judge
