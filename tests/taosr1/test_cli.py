@@ -11,7 +11,7 @@ import httpx
 
 from service.live import free_port
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "training" / "data" / "fixtures" / "esci_dev.csv"
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from service.live import free_port, live_server
 from service.settings import Settings
-from tests.engines.conftest import VLLM_TEST_OPTIONS
+from tests.relevance.engines.conftest import VLLM_TEST_OPTIONS
 
 PRODUCTS = [
     {"id": "a", "title": "Apple iPhone 13 Silicone Case with MagSafe - Blue", "brand": "Apple"},
