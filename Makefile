@@ -23,7 +23,6 @@ test: install
 
 lint: install
 	@$(PY) -m ruff check .
-	@$(PY) -m ruff format --check . || true
 
 bench: prepare
 	@$(PY) bench/suite.py

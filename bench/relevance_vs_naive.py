@@ -21,8 +21,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+from relevance.datasets.loaders import load_pairs  # noqa: E402
 from relevance.engines.base import GenerationRequest  # noqa: E402
-from training.data.loaders import load_pairs  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parent.parent / "training" / "data" / "fixtures" / "esci_iphone_charger.csv"
 
@@ -41,8 +41,8 @@ def main() -> None:
     ap.add_argument("--naive-tokens", type=int, default=128)
     args = ap.parse_args()
 
+    from service.live import free_port, live_server
     from service.settings import Settings
-    from tests.helpers.server import free_port, live_server
 
     pairs = load_pairs(FIXTURE)[: args.products]
     query = pairs[0].query

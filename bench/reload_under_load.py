@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx  # noqa: E402
 
 from relevance.registry import publish  # noqa: E402
+from service.live import free_port, live_server  # noqa: E402
 from service.runtime import default_model_dir  # noqa: E402
 from service.settings import Settings  # noqa: E402
-from tests.helpers.server import free_port, live_server  # noqa: E402
 
 BODY = {
     "query": "usb c charger for iphone 15",

@@ -31,9 +31,9 @@ import httpx  # noqa: E402
 import torch  # noqa: E402
 
 from bench.flops import matmul_peak, scoring_flops  # noqa: E402
+from relevance.datasets.loaders import load_pairs  # noqa: E402
 from relevance.engines.base import GenerationRequest, ScoringGroup  # noqa: E402
 from relevance.prompt import FieldBudgets, PromptRenderer  # noqa: E402
-from training.data.loaders import load_pairs  # noqa: E402
 
 FIXTURE = ROOT / "training" / "data" / "fixtures" / "esci_iphone_charger.csv"
 QUERIES = ["iphone charger", "lightning cable 6ft", "fast charger for iphone 12", "usb c wall charger"]
@@ -158,8 +158,8 @@ async def open_loop(url: str, body: dict, rate: float, n: int, seed: int = 0) ->
 
 
 def http_section(requests_per_load: int) -> dict:
+    from service.live import free_port, live_server
     from service.settings import Settings
-    from tests.helpers.server import free_port, live_server
 
     products = [p.product for p in load_pairs(FIXTURE)[:32]]
     body = {"query": QUERIES[0], "products": [{"id": p.id, "title": p.title, **({"description": p.description} if p.description else {})} for p in products]}
@@ -231,8 +231,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from relevance.engines.factory import create_engine
+    from relevance.engines.options import engine_options
     from retrieval.knowledge import KnowledgeBase
-    from service.runtime import default_model_dir, engine_options
+    from service.runtime import default_model_dir
     from service.settings import Settings
 
     settings = Settings()

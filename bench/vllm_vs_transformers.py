@@ -24,12 +24,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from relevance.assemble import render_group  # noqa: E402
+from relevance.datasets.loaders import load_pairs  # noqa: E402
 from relevance.engines.factory import create_engine  # noqa: E402
 from relevance.prompt import PromptRenderer  # noqa: E402
 from retrieval.knowledge import KnowledgeBase  # noqa: E402
 from service.runtime import default_model_dir  # noqa: E402
 from service.settings import Settings  # noqa: E402
-from training.data.loaders import load_pairs  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "training" / "data" / "fixtures"
 

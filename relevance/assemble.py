@@ -1,21 +1,19 @@
-"""Turn queries and products into engine work: group by query, retrieve once per query, render.
+"""Turn queries and products into engine work: group by query, render one scoring group per query.
 
-Shared by the service, the CLI's eval and the trainers so a pair is always prompted the same
-way. Knows nothing about HTTP or batching.
+Used by the scoring core (relevance.core) so a pair is always prompted the same way. Knows
+nothing about HTTP, batching or where contexts come from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 from relevance.engines.base import ScoringGroup
 from relevance.prompt import PromptRenderer
+from relevance.retrieval_config import Retriever, contexts_for
 from relevance.types import Product, RetrievedContext
 
-
-class Retriever(Protocol):
-    def retrieve_many(self, queries: list[str]) -> list[RetrievedContext]: ...
+__all__ = ["Retriever", "contexts_for", "group_by_query", "render_group"]
 
 
 def group_by_query(queries: Sequence[str]) -> dict[str, list[int]]:
@@ -28,12 +26,6 @@ def group_by_query(queries: Sequence[str]) -> dict[str, list[int]]:
     for i, q in enumerate(queries):
         groups.setdefault(q, []).append(i)
     return groups
-
-
-def contexts_for(retriever: Retriever | None, queries: list[str]) -> list[RetrievedContext]:
-    if retriever is None or not queries:
-        return [RetrievedContext() for _ in queries]
-    return retriever.retrieve_many(queries)
 
 
 def render_group(

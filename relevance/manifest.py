@@ -1,7 +1,7 @@
 """Checkpoint manifests: the JSON file (`taosr1.json`) that sits beside every checkpoint's weights.
 
 It says what the weights are (full model or adapter, and on which base), which label scheme
-and prompt version they were trained for, where they came from (stage, parent, data hash,
+and prompt version they were trained for (and the retrieval config with its index corpus hash), where they came from (stage, parent, data hash,
 recipe) and how they measured. The loader refuses a manifest it does not understand and
 names the field, so the service never serves weights under the wrong contract.
 """
@@ -9,6 +9,7 @@ names the field, so the service never serves weights under the wrong contract.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -17,11 +18,14 @@ from typing import Any
 
 from relevance.labels import DEFAULT_SCHEME, SCHEMES
 from relevance.prompt import KNOWN_PROMPT_VERSIONS, PROMPT_VERSION
+from relevance.retrieval_config import RetrievalConfig
+from relevance.stages import STAGES
+
+log = logging.getLogger("taosr1.manifest")
 
 MANIFEST_FILE = "taosr1.json"
 FORMAT_VERSION = 1
 KINDS = ("full", "adapter", "cross-encoder")
-STAGES = ("base", "zeroshot", "baseline", "sft", "dpo", "grpo", "merged", "custom")
 
 
 class ManifestError(ValueError):
@@ -45,6 +49,9 @@ class CheckpointManifest:
     data_hash: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     recipe: dict[str, Any] = field(default_factory=dict)
+    # the retrieval config it was trained with (RetrievalConfig keys) and "corpus": the index corpus
+    # hash; empty in manifests written before it was recorded (read as "the default, any corpus")
+    retrieval: dict[str, Any] = field(default_factory=dict)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     notes: str = ""
     format_version: int = FORMAT_VERSION
@@ -79,10 +86,39 @@ def validate_manifest(raw: dict[str, Any], path: Path | str = "<manifest>") -> C
     for key, allowed in checks.items():
         if key in raw and raw[key] not in allowed:
             raise ManifestError(path, key, f"{raw[key]!r} is not one of {list(allowed)}")
-    for key in ("metrics", "recipe"):
+    for key in ("metrics", "recipe", "retrieval"):
         if key in raw and not isinstance(raw[key], dict):
             raise ManifestError(path, key, "must be a JSON object")
+    try:
+        trained_retrieval(CheckpointManifest(**raw))
+    except (TypeError, ValueError) as exc:
+        raise ManifestError(path, "retrieval", str(exc)) from exc
     return CheckpointManifest(**raw)
+
+
+def trained_retrieval(manifest: CheckpointManifest) -> RetrievalConfig:
+    """The retrieval config the checkpoint was trained with (the default when the manifest predates it)."""
+    return RetrievalConfig.from_dict({k: v for k, v in manifest.retrieval.items() if k != "corpus"})
+
+
+def check_retrieval(manifest: CheckpointManifest, serving: RetrievalConfig, retriever: object, path: Path | str) -> None:
+    """Refuse to serve a checkpoint with another retrieval config than it recorded (like the prompt version).
+
+    Manifests without a recorded config are served under any config. A recorded index corpus
+    hash that differs from the serving index's is logged, not refused (cases indexes grow).
+    """
+    if not manifest.retrieval:
+        return
+    trained = trained_retrieval(manifest)
+    if trained != serving:
+        raise ManifestError(
+            path, "retrieval",
+            f"trained with {trained.to_dict()}, serving config is {serving.to_dict()}: set TAOSR1_RETRIEVAL / "
+            "TAOSR1_K_RULES / TAOSR1_K_CASES / TAOSR1_K_KNOWLEDGE to the trained values, or retrain",
+        )
+    corpus, serving_corpus = manifest.retrieval.get("corpus"), getattr(retriever, "corpus_hash", None)
+    if corpus and serving_corpus and corpus != serving_corpus:
+        log.warning("%s: trained on index corpus %s…, serving %s…", path, corpus[:12], serving_corpus[:12])
 
 
 def read_manifest(model_dir: Path | str) -> CheckpointManifest:

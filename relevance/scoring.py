@@ -20,6 +20,8 @@ import numpy as np
 from relevance.labels import LabelScheme
 
 _EPS = 1e-6
+#: the CumPT β serving, eval and the CLI use unless told otherwise
+DEFAULT_BETA = 0.5
 
 
 @dataclass(frozen=True)

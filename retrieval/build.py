@@ -7,13 +7,12 @@ same rows (corpus hash), embedder id, kind and embedded field is left alone and 
 ``cached``; the embedder is only loaded when something must be embedded. It does not know
 where cases come from (training's loaders produce the ``LabeledPair`` values).
 
-    python -m retrieval.build OUT_DIR [--kind flat|ivf|hnsw]
+The command line is `taosr1 index build [--out DIR] [--kind flat|ivf|hnsw] [--cases FILE | --no-cases]`
+(one command, which also builds the default cases index); this module has no second one.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import shutil
 import time
 from collections.abc import Iterable
@@ -91,17 +90,3 @@ def build_indexes(
     summary["cached"] = all(summary[name]["cached"] for name in (RULES, KNOWLEDGE, CASES))
     summary["seconds"] = round(time.perf_counter() - started, 3)
     return summary
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Build the retrieval indexes (rules + query knowledge).")
-    parser.add_argument("out_dir", help="folder to write rules/ and knowledge/ into")
-    parser.add_argument(
-        "--kind", choices=KINDS, default="flat", help="FAISS index kind (default: flat, exact)"
-    )
-    args = parser.parse_args(argv)
-    print(json.dumps(build_indexes(args.out_dir, kind=args.kind), indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -9,15 +9,17 @@ and does not know how the lines are placed into a prompt.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from relevance.retrieval_config import DEFAULT_RETRIEVAL, RetrievalConfig
 from relevance.types import RetrievedContext
 from retrieval.embedder import Embedder
-from retrieval.index import META_FILE, VectorIndex
+from retrieval.index import META_FILE, VectorIndex, read_meta
 from retrieval.layout import CASES, KNOWLEDGE, RULES
 
 CASE_TITLE_CHARS = 80
@@ -104,12 +106,21 @@ class KnowledgeBase:
     def has_cases(self) -> bool:
         return CASES in self.indexes
 
+    @property
+    def corpus_hash(self) -> str:
+        """One hash of every loaded corpus (rules, knowledge, cases): what a checkpoint's manifest records."""
+        return combined_corpus_hash({name: index.meta.corpus_hash for name, index in self.indexes.items()})
+
+    def bound(self, config: RetrievalConfig) -> ConfiguredRetriever | None:
+        """This knowledge base as the scoring core's `Retriever` with `config`'s k's (None when it is off)."""
+        return ConfiguredRetriever(self, config) if config.enabled else None
+
     def retrieve(
         self,
         query: str,
-        k_rules: int = 3,
-        k_cases: int = 2,
-        k_knowledge: int = 1,
+        k_rules: int = DEFAULT_RETRIEVAL.k_rules,
+        k_cases: int = DEFAULT_RETRIEVAL.k_cases,
+        k_knowledge: int = DEFAULT_RETRIEVAL.k_knowledge,
         min_score: float = 0.2,
     ) -> RetrievedContext:
         """Up to ``k_*`` lines per corpus for ``query``, best first, each scoring >= ``min_score``."""
@@ -118,9 +129,9 @@ class KnowledgeBase:
     def retrieve_many(
         self,
         queries: Sequence[str],
-        k_rules: int = 3,
-        k_cases: int = 2,
-        k_knowledge: int = 1,
+        k_rules: int = DEFAULT_RETRIEVAL.k_rules,
+        k_cases: int = DEFAULT_RETRIEVAL.k_cases,
+        k_knowledge: int = DEFAULT_RETRIEVAL.k_knowledge,
         min_score: float = 0.2,
     ) -> list[RetrievedContext]:
         """:meth:`retrieve` for each query; the uncached ones are embedded in one batch."""
@@ -185,3 +196,38 @@ class KnowledgeBase:
     def __repr__(self) -> str:
         sizes = ", ".join(f"{name}={len(index)}" for name, index in self.indexes.items())
         return f"KnowledgeBase({sizes}, embedder={self.embedder.model_id!r})"
+
+
+def combined_corpus_hash(hashes: dict[str, str]) -> str:
+    """One hash over the corpus hashes of an index folder's indexes (by corpus name)."""
+    return hashlib.sha256("\n".join(sorted(f"{k}:{v}" for k, v in hashes.items())).encode()).hexdigest()
+
+
+def index_corpus_hash(index_dir: str | Path) -> str | None:
+    """`KnowledgeBase.corpus_hash` of the folder, read from the index metadata alone (None: no indexes)."""
+    metas = {name: read_meta(Path(index_dir) / name) for name in (RULES, KNOWLEDGE, CASES)}
+    found = {name: m.corpus_hash for name, m in metas.items() if m is not None}
+    return combined_corpus_hash(found) if found else None
+
+
+class ConfiguredRetriever:
+    """A `KnowledgeBase` with fixed k's: the `relevance.retrieval_config.Retriever` the scoring core calls."""
+
+    def __init__(self, kb: KnowledgeBase, config: RetrievalConfig):
+        self.kb = kb
+        self.config = config
+
+    @property
+    def corpus_hash(self) -> str:
+        return self.kb.corpus_hash
+
+    def retrieve_many(self, queries: list[str]) -> list[RetrievedContext]:
+        c = self.config
+        return self.kb.retrieve_many(queries, c.k_rules, c.k_cases, c.k_knowledge)
+
+
+def open_retriever(index_dir: str | Path, config: RetrievalConfig = DEFAULT_RETRIEVAL) -> ConfiguredRetriever | None:
+    """The retriever `config` asks for on the indexes in `index_dir` (None, and nothing loaded, when off)."""
+    if not config.enabled:
+        return None
+    return ConfiguredRetriever(KnowledgeBase.load(index_dir), config)

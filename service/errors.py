@@ -1,4 +1,4 @@
-"""Typed service errors and the one table that maps them to HTTP.
+"""Typed service errors and the one table that maps them — and the domain errors below — to HTTP.
 
 Every error body has the same shape: {"error": {"kind", "message", "fix", "fields"?}} so a
 client can tell what was wrong and what to change.
@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+
+from relevance.registry import RegistryError, VersionNameError
 
 
 @dataclass
@@ -26,6 +28,7 @@ class ServiceError(Exception):
     fix: str = ""
     fields: list[FieldProblem] = field(default_factory=list)
     retry_after_s: int | None = None
+    extra: dict = field(default_factory=dict)  # top-level keys beside "error" (e.g. /readyz's "status")
     kind = "internal"
 
     def __str__(self) -> str:
@@ -77,11 +80,33 @@ STATUS_BY_KIND: dict[str, int] = {
 }
 
 
+class ReloadFailed(RuntimeError):
+    """A version could not be made the serving one; the serving model is unchanged."""
+
+    def __init__(self, message: str, serving: str | None = None):
+        super().__init__(message)
+        self.serving = serving
+
+
+def from_domain(exc: Exception) -> ServiceError | None:
+    """The service error for a domain error raised below the routes (None: not a domain error)."""
+    if isinstance(exc, VersionNameError):
+        return ValidationFailed(
+            "invalid version", fix="name a version inside the registry (see GET /models)",
+            fields=[FieldProblem("version", str(exc), "use a published version name such as 'v0003', or 'latest'")],
+        )
+    if isinstance(exc, RegistryError):
+        return NotFound(str(exc), fix="publish the version first, or pick one listed in GET /models")
+    if isinstance(exc, ReloadFailed):
+        return Conflict(f"reload refused, still serving {exc.serving}: {exc}", fix="see GET /models (registry.reloads) and the server log")
+    return None
+
+
 def error_body(err: ServiceError) -> dict:
     body: dict = {"kind": err.kind, "message": err.message, "fix": err.fix}
     if err.fields:
         body["fields"] = [vars(f) for f in err.fields]
-    return {"error": body}
+    return {**err.extra, "error": body}
 
 
 def to_response(err: ServiceError) -> JSONResponse:
@@ -136,6 +161,12 @@ def install_error_handlers(app: FastAPI, on_error=None) -> None:
         if on_error:
             on_error(exc.kind)
         return to_response(exc)
+
+    async def _domain_error(request: Request, exc: Exception):
+        return await _service_error(request, from_domain(exc))
+
+    for domain in (RegistryError, ReloadFailed):  # VersionNameError is a RegistryError
+        app.add_exception_handler(domain, _domain_error)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):

@@ -3,7 +3,7 @@
 A new version (the registry's `latest` pointer moved, or `POST /admin/reload`) is loaded on a
 thread of its own while the serving model keeps answering; loading validates the manifest
 (label scheme, prompt version, single-token labels) and runs a warm-up scoring pass
-(service.runtime.load_model). It is then scored on a small labelled canary set, beside the
+(service.runtime.load_model, the scoring core's warm-up). It is then scored on a small labelled canary set, beside the
 serving model, and refused when its macro-F1 or its agreement with the serving model is below
 the thresholds in settings. Only then is it swapped in — one assignment on the event loop, so
 a request sees either the old model or the new one, never a mix. Requests hold a lease on the
@@ -15,7 +15,7 @@ memory) leaves the serving model in place, is recorded in `/models` and in
 pointer moves again. Rollback returns to the version served before the current one and moves
 the registry's `latest` pointer there too, so a restart serves what is serving now.
 
-Knows nothing about HTTP: the app maps RegistryError and ReloadFailed to responses.
+Knows nothing about HTTP: service.errors maps RegistryError and ReloadFailed to responses.
 """
 
 from __future__ import annotations
@@ -30,18 +30,16 @@ from pathlib import Path
 
 import numpy as np
 
-from relevance.assemble import render_group
+from relevance.datasets.canary import canary_pairs
+from relevance.metrics import classification_report
 from relevance.registry import RegistryError, check_version_name, read_latest, resolve, set_latest
 from relevance.types import LabeledPair
-from service.runtime import LoadedModel, load_model
+from service.errors import ReloadFailed
+from service.runtime import LoadedModel
 
 log = logging.getLogger("taosr1.reloader")
 
 HISTORY = 20  # reload attempts kept for /models
-
-
-class ReloadFailed(RuntimeError):
-    """A version could not be made the serving one; the serving model is unchanged."""
 
 
 @dataclass
@@ -55,14 +53,6 @@ class ReloadAttempt:
     error: str | None = None
     canary: dict = field(default_factory=dict)
     finished_at: float = field(default_factory=time.time)
-
-
-def canary_pairs(path: Path | None, size: int) -> list[LabeledPair]:
-    """The first `size` labelled pairs of the canary file (default: the shipped ESCI dev fixture)."""
-    from training.data import fixture_path
-    from training.data.loaders import load_pairs
-
-    return load_pairs(path or fixture_path("esci_dev.csv"))[:size]
 
 
 class Reloader:
@@ -153,7 +143,7 @@ class Reloader:
             loop = asyncio.get_running_loop()
             loaded: LoadedModel | None = None
             try:
-                loaded = await loop.run_in_executor(self.load_executor, load_model, self.settings, path)
+                loaded = await loop.run_in_executor(self.load_executor, self.svc.load, path)
                 loaded.registry_version = version
                 canary = await self._check_canary(loaded)
             except Exception as exc:
@@ -164,7 +154,7 @@ class Reloader:
                 self.svc.metrics.reloads.labels(outcome="failed").inc()
                 self._record(ReloadAttempt(version, trigger, "failed", time.perf_counter() - started, error))
                 log.error("reload of %s refused (%s); still serving %s", version, error, self.serving_version)
-                raise ReloadFailed(error) from exc
+                raise ReloadFailed(error, self.serving_version) from exc
             previous = self.svc.runtime.current
             self.svc.install(loaded)  # the swap: one assignment on the event loop
             self.failed.pop(version, None)
@@ -185,7 +175,7 @@ class Reloader:
         current = self.serving_version
         earlier = [v for v in self.served if v != current]
         if not earlier:
-            raise ReloadFailed(f"nothing to roll back to: no registry version was served before {current!r}")
+            raise ReloadFailed(f"nothing to roll back to: no registry version was served before {current!r}", current)
         target = earlier[-1]
         await asyncio.get_running_loop().run_in_executor(None, set_latest, self.registry_dir, target)
         self.seen_pointer = target  # the watcher must not treat our own pointer move as news
@@ -211,8 +201,6 @@ class Reloader:
         pairs = self._canary
         new_levels = await loop.run_in_executor(self.load_executor, self._predict, candidate, pairs)
         result: dict = {"n": len(pairs)}
-        from training.metrics import classification_report
-
         result["macro_f1"] = round(classification_report([p.level for p in pairs], new_levels)["macro_f1"], 4)
         current = self.svc.runtime.current
         if current is not None and s.canary_min_agreement > 0:
@@ -234,12 +222,10 @@ class Reloader:
             )
         return result
 
-    def _predict(self, model: LoadedModel, pairs: list[LabeledPair]) -> list[int]:
-        """Argmax levels of `pairs` on `model`, prompted exactly as serving prompts them."""
-        contexts = self.svc._retrieve([p.query for p in pairs])
-        groups = [render_group(model.renderer, p.query, [p.product], c) for p, c in zip(pairs, contexts, strict=True)]
-        levels = model.engine.scheme.level_values
-        return [levels[int(np.argmax(rows[0]))] for rows in model.engine.label_scores(groups)]
+    @staticmethod
+    def _predict(model: LoadedModel, pairs: list[LabeledPair]) -> list[int]:
+        """Argmax levels of `pairs` on `model`, through the scoring core serving uses."""
+        return model.core.predict_levels(pairs)
 
     def _record(self, attempt: ReloadAttempt) -> ReloadAttempt:
         self.history.append(attempt)

@@ -1,6 +1,6 @@
 """The serving model: load, validate, warm up, and hold the current version.
 
-`LoadedModel` bundles an engine with the prompt renderer for its tokenizer and scheme; jobs
+`LoadedModel` bundles the scoring core (engine, prompt renderer, retriever) with its manifest; jobs
 keep a reference to the one that accepted them, so a later swap never changes a request's
 model mid-flight. Loading happens off the event loop.
 """
@@ -15,15 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relevance.base_model import prepare_base_model
-from relevance.engines.base import Engine, ScoringGroup
-from relevance.engines.factory import create_engine
-from relevance.manifest import CheckpointManifest
+from relevance.core import ScoringCore
+from relevance.engines.base import Engine
+from relevance.engines.options import open_engine
+from relevance.manifest import CheckpointManifest, check_retrieval
+from relevance.paths import REPO_ROOT
 from relevance.prompt import PromptRenderer
 from relevance.registry import read_latest, resolve
-from relevance.types import Product
+from relevance.retrieval_config import Retriever
 from service.errors import NotReady
 from service.schemas import ModelRef
-from service.settings import REPO_ROOT, Settings
+from service.settings import Settings
 
 log = logging.getLogger("taosr1.runtime")
 EMBEDDED_DEFAULT_DIR = REPO_ROOT / "models" / "default"
@@ -50,14 +52,21 @@ def initial_model(settings: Settings) -> tuple[Path, str | None]:
 
 @dataclass
 class LoadedModel:
-    engine: Engine
-    renderer: PromptRenderer
+    core: ScoringCore  # the engine, its prompt renderer and the service's retriever
     manifest: CheckpointManifest
     path: Path
     loaded_at: float
     load_seconds: float
     registry_version: str | None = None  # the registry's name for it, when it came from the registry
     leases: int = 0  # requests using it now (event-loop thread only); it is closed after the last one
+
+    @property
+    def engine(self) -> Engine:
+        return self.core.engine
+
+    @property
+    def renderer(self) -> PromptRenderer:
+        return self.core.renderer
 
     @property
     def ref(self) -> ModelRef:
@@ -68,57 +77,23 @@ class LoadedModel:
         )
 
 
-def engine_options(settings: Settings) -> dict:
-    if settings.engine == "transformers":
-        return {
-            "dtype": settings.dtype,
-            "device": settings.device,
-            "threads": settings.threads,
-            "prefix_sharing": settings.prefix_sharing,
-            "max_batch_tokens": settings.batch_max_tokens,
-        }
-    if settings.engine == "vllm":
-        return {
-            "dtype": settings.dtype,
-            "threads": settings.threads,
-            "mode": settings.vllm_mode,
-            "url": settings.vllm_url,
-            "start_sidecar": settings.vllm_start_sidecar,
-            "max_model_len": settings.vllm_max_model_len,
-            "kv_cache_gb": settings.vllm_kv_cache_gb,
-            "gpu_memory_utilization": settings.vllm_gpu_memory_utilization,
-            "enable_lora": settings.vllm_enable_lora,
-            "max_lora_rank": settings.vllm_max_lora_rank,
-            "max_loras": settings.vllm_max_loras,
-            "enforce_eager": settings.vllm_enforce_eager,
-            "startup_timeout_s": settings.vllm_startup_timeout_s,
-            "request_timeout_s": settings.vllm_request_timeout_s,
-        }
-    return {"dtype": settings.dtype}
+def load_model(settings: Settings, model_dir: Path, retriever: Retriever | None = None) -> LoadedModel:
+    """Load and warm up a checkpoint (blocking). Raises on anything that would make it unservable.
 
-
-def load_model(settings: Settings, model_dir: Path) -> LoadedModel:
-    """Load and warm up a checkpoint (blocking). Raises on anything that would make it unservable."""
+    `retriever` is what the scoring core retrieves through (None: retrieval off).
+    """
     started = time.perf_counter()
-    engine = create_engine(settings.engine, model_dir, cache_dir=settings.cache_dir, **engine_options(settings))
+    engine = open_engine(settings, model_dir)
     try:
-        renderer = PromptRenderer(engine.tokenizer, engine.scheme)
-        warm_up(engine, renderer)
+        check_retrieval(engine.manifest, settings.retrieval_config, retriever, model_dir)
+        core = ScoringCore(engine, retriever)
+        core.warm_up()
     except BaseException:
         engine.close()  # a half-loaded engine must not keep its memory (or vLLM's processes)
         raise
-    loaded = LoadedModel(engine, renderer, engine.manifest, Path(model_dir), time.time(), time.perf_counter() - started)
+    loaded = LoadedModel(core, engine.manifest, Path(model_dir), time.time(), time.perf_counter() - started)
     log.info("loaded %s v%s from %s in %.1fs", loaded.manifest.name, loaded.manifest.version, model_dir, loaded.load_seconds)
     return loaded
-
-
-def warm_up(engine: Engine, renderer: PromptRenderer) -> None:
-    """One real scoring pass (two products, shared prefix) — readiness means this succeeded."""
-    products = [Product(id="warm-1", title="USB-C charging cable 1m"), Product(id="warm-2", title="Garden hose 15m")]
-    group = ScoringGroup(renderer.encode_prefix("usb c cable"), [renderer.encode_suffix(p) for p in products])
-    [rows] = engine.label_scores([group])
-    if rows.shape != (2, len(engine.scheme.levels)) or not (rows == rows).all():
-        raise RuntimeError(f"warm-up scoring returned unusable scores {rows!r}")
 
 
 class ModelRuntime:

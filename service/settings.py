@@ -1,5 +1,8 @@
 """One settings object, read once from the environment (prefix `TAOSR1_`); nothing else reads env.
 
+The engine part (`TAOSR1_ENGINE`, `TAOSR1_DTYPE`, `TAOSR1_VLLM_*`, …) is inherited from
+`relevance.engines.options.EngineSettings`, which trainers read alone.
+
 Validation here fails fast at start-up with the setting's name and the fix.
 """
 
@@ -7,71 +10,41 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from relevance.engines.options import EngineSettings
+from relevance.paths import REPO_ROOT
+from relevance.retrieval_config import DEFAULT_RETRIEVAL, RetrievalConfig
+from relevance.scoring import DEFAULT_BETA
+
 DEFAULT_ADMIN_TOKENS = frozenset({"", "change-me", "changeme", "admin", "secret", "token"})
 
 
-class Settings(BaseSettings):
+class Settings(EngineSettings):
     model_config = SettingsConfigDict(env_prefix="TAOSR1_", env_file=None, extra="ignore")
 
     # where
     host: str = Field("127.0.0.1", description="Interface to bind.")
     port: int = Field(8000, ge=1, le=65535, description="TCP port to bind.")
-    cache_dir: Path = Field(REPO_ROOT / "var" / "cache", description="Prepared base model and other caches.")
     index_dir: Path | None = Field(None, description="Retrieval indexes (default: <cache_dir>/indexes).")
     registry_dir: Path = Field(REPO_ROOT / "var" / "registry", description="Model registry (versioned checkpoints).")
 
-    # model
+    # model (engine, dtype, device, threads, prefix_sharing, batch_max_tokens, vllm_*: EngineSettings)
     model_dir: Path | None = Field(
         None, description="Checkpoint folder to serve (default: the embedded default model)."
     )
-    engine: Literal["transformers", "vllm"] = Field("transformers", description="Scoring backend.")
-    dtype: Literal["auto", "bfloat16", "float32", "float16"] = Field(
-        "auto", description="Weights dtype; auto = bf16 where the CPU or GPU supports it."
-    )
-    device: str = Field("cpu", description="torch device for the transformers engine (cpu, cuda, cuda:1).")
-    threads: int | None = Field(None, ge=1, description="Intra-op threads (default: all available cores).")
-    prefix_sharing: bool = Field(
-        True, description="Reuse prefix KV: a query's prefix across its products, the instruction across requests."
-    )
-
-    # vllm engine
-    vllm_mode: Literal["inprocess", "sidecar"] = Field(
-        "inprocess", description="inprocess: vLLM's engine inside this process; sidecar: a vLLM OpenAI server at vllm_url."
-    )
-    vllm_url: str | None = Field(
-        None, description="Sidecar URL (http://host:port); with vllm_start_sidecar, where it is started (default: a free loopback port)."
-    )
-    vllm_start_sidecar: bool = Field(
-        True, description="Sidecar mode: start the vLLM server here and stop it with the service; false = use the one at vllm_url."
-    )
-    vllm_max_model_len: int | None = Field(None, ge=16, description="Max tokens per sequence (default: the model's).")
-    vllm_kv_cache_gb: float | None = Field(
-        None, gt=0, description="KV cache size in GiB (default: 4 on CPU; on GPU vllm_gpu_memory_utilization decides)."
-    )
-    vllm_gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="Share of GPU memory vLLM may take.")
-    vllm_enable_lora: bool | None = Field(
-        None, description="Serve LoRA adapters (default: when the checkpoint is one); true lets adapter versions hot-load into one vLLM."
-    )
-    vllm_max_lora_rank: int = Field(16, ge=1, description="Largest adapter rank (raised to fit the adapter being loaded).")
-    vllm_max_loras: int = Field(2, ge=1, description="Adapters vLLM keeps active at once (2: old and new during a swap).")
-    vllm_enforce_eager: bool = Field(False, description="No torch.compile / CUDA graphs: faster start-up, slower scoring.")
-    vllm_startup_timeout_s: float = Field(600.0, gt=0, description="Max seconds to wait for vLLM (or the sidecar) to be up.")
-    vllm_request_timeout_s: float = Field(300.0, gt=0, description="Sidecar mode: max seconds for one HTTP call.")
-
     # retrieval
-    retrieval: bool = Field(True, description="Put retrieved rules, cases and query knowledge into the prompt.")
-    k_rules: int = Field(3, ge=0, le=20)
-    k_cases: int = Field(2, ge=0, le=20)
-    k_knowledge: int = Field(1, ge=0, le=20)
+    retrieval: bool = Field(
+        DEFAULT_RETRIEVAL.enabled, description="Put retrieved rules, cases and query knowledge into the prompt."
+    )
+    k_rules: int = Field(DEFAULT_RETRIEVAL.k_rules, ge=0, le=20)
+    k_cases: int = Field(DEFAULT_RETRIEVAL.k_cases, ge=0, le=20)
+    k_knowledge: int = Field(DEFAULT_RETRIEVAL.k_knowledge, ge=0, le=20)
 
     # scoring
-    beta: float = Field(0.5, ge=0.0, le=1.0, description="Default CumPT β.")
+    beta: float = Field(DEFAULT_BETA, ge=0.0, le=1.0, description="Default CumPT β.")
 
     # limits
     max_products: int = Field(128, ge=1, description="Max products in one /relevance call.")
@@ -85,7 +58,6 @@ class Settings(BaseSettings):
     explain_max_new_tokens: int = Field(160, ge=1, le=2048)
 
     # batching
-    batch_max_tokens: int = Field(16384, ge=256, description="Token budget of one engine call.")
     batch_max_wait_ms: float = Field(2.0, ge=0, description="How long the batcher waits to fill a batch.")
     queue_max_pairs: int = Field(2048, ge=1, description="Pairs waiting for the engine before 429.")
     retry_after_s: int = Field(1, ge=1, description="Retry-After sent with 429 and 503.")
@@ -130,6 +102,11 @@ class Settings(BaseSettings):
         if self.admin_token and self.admin_token.strip().lower() in DEFAULT_ADMIN_TOKENS:
             raise ValueError("TAOSR1_ADMIN_TOKEN is a default/guessable value: set a long random token")
         return self
+
+    @property
+    def retrieval_config(self) -> RetrievalConfig:
+        """What the scoring core retrieves: the one config eval, CoT and manifests also use."""
+        return RetrievalConfig(self.retrieval, self.k_rules, self.k_cases, self.k_knowledge)
 
     @cached_property
     def resolved_index_dir(self) -> Path:

@@ -17,7 +17,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from relevance.paths import REPO_ROOT  # noqa: E402
+
 # The cases index `taosr1 prepare` builds: the training split of training/recipes/default.yaml
 # (the synthetic split plus the real ESCI "iphone charger" pairs), so the shipped default model
 # retrieves the same cases it was trained with. Never the hard set or esci_dev.csv.
@@ -36,7 +37,7 @@ def _log(msg: str) -> None:
 
 def default_case_pairs():
     """Labelled cases for the cases index: the default recipe's training split (never a held-out set)."""
-    from training.data.loaders import load_pairs
+    from relevance.datasets.loaders import load_pairs
     from training.data.synthetic import generate
 
     pairs = generate(DEFAULT_CASES["n_queries"], DEFAULT_CASES["products_per_query"], seed=DEFAULT_CASES["seed"])
@@ -46,8 +47,8 @@ def default_case_pairs():
 
 
 def cmd_index_build(args) -> int:
+    from relevance.datasets.loaders import load_pairs
     from retrieval.build import build_indexes
-    from training.data.loaders import load_pairs
 
     settings = _settings()
     out = Path(args.out) if args.out else settings.resolved_index_dir
@@ -92,27 +93,23 @@ def cmd_serve(args) -> int:
 def load_judge(settings, model_dir: Path | None):
     """A judge on `model_dir` (default: the service's default model): LLM engine, or the cross-encoder baseline."""
     from relevance.cross_encoder import CrossEncoderJudge, CrossEncoderModel, is_cross_encoder
-    from relevance.engines.factory import create_engine
+    from relevance.engines.options import open_engine
     from relevance.judge import Judge
-    from service.runtime import default_model_dir, engine_options
+    from retrieval.knowledge import open_retriever
+    from service.runtime import default_model_dir
 
     path = model_dir or default_model_dir(settings)
     if is_cross_encoder(path):
         return CrossEncoderJudge(CrossEncoderModel.load(path)), path
-    engine = create_engine(settings.engine, path, cache_dir=settings.cache_dir, **engine_options(settings))
-    retriever = None
-    if settings.retrieval:
-        from retrieval.knowledge import KnowledgeBase
-
-        retriever = KnowledgeBase.load(settings.resolved_index_dir)
-    return Judge(engine, retriever), path
+    retriever = open_retriever(settings.resolved_index_dir, settings.retrieval_config)
+    return Judge(open_engine(settings, path), retriever), path
 
 
 def cmd_eval(args) -> int:
     from tqdm import tqdm
 
-    from training.data.loaders import load_pairs
-    from training.metrics import classification_report
+    from relevance.datasets.loaders import load_pairs
+    from relevance.metrics import classification_report
 
     settings = _settings(engine=args.engine, retrieval=False if args.no_retrieval else None)
     pairs = load_pairs(args.data, args.format)
@@ -142,7 +139,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_data_synth(args) -> int:
-    from training.data.jsonl import save_jsonl
+    from relevance.datasets.jsonl import save_jsonl
     from training.data.synthetic import generate, generate_hard_set
 
     pairs = (generate_hard_set if args.hard else generate)(args.queries, args.products, seed=args.seed)

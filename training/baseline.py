@@ -19,15 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from relevance.atomic import atomic_folder
 from relevance.cross_encoder import KIND, product_text
 from relevance.labels import DEFAULT_SCHEME, LabelScheme
 from relevance.manifest import CheckpointManifest, write_manifest
 from relevance.types import LabeledPair
-from training.atomic import atomic_folder
 from training.config import option, to_dict
 from training.policy import bf16_native, pick_device
 from training.resume import finished
-from training.run import JsonlLog, RunConfig, RunLayout, file_hash, log
+from training.run import JsonlLog, RunConfig, RunLayout, file_hash, log, manifest_retrieval
 
 
 @dataclass
@@ -102,7 +102,7 @@ def run_baseline(run: RunConfig, cfg: BaselineConfig, layout: RunLayout | None =
         TrainingArguments,
     )
 
-    from training.data.loaders import load_pairs
+    from relevance.datasets.loaders import load_pairs
 
     layout = layout or RunLayout(run.run_dir, run.index_dir)
     if not layout.train_pairs.is_file():
@@ -190,5 +190,6 @@ def _save(model, tokenizer, out_dir: Path, init: Path, data_hash: str, recipe: d
                 data_hash=data_hash,
                 metrics={"train": summary},
                 recipe=recipe,
+                retrieval=manifest_retrieval(recipe.get("run", {})),
             ),
         )

@@ -1,6 +1,6 @@
 """Confusion-matrix PNGs of an evaluated stage: one panel per evaluation set, gold rows × predicted columns.
 
-Reads the `confusion` dict that `training.metrics.classification_report` writes (gold level →
+Reads the `confusion` dict that `relevance.metrics.classification_report` writes (gold level →
 predicted level or "unparsed" → count) and draws counts with row-normalised shading, so a
 class with 1 example and one with 69 are equally readable. Knows nothing about models.
 """

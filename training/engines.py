@@ -1,9 +1,10 @@
 """Open a serving engine on a checkpoint for a trainer's offline work (pass@N sampling, eval).
 
-The backend follows the service's configuration unless the stage names one: `engine="auto"`
-reads `TAOSR1_ENGINE` (and, for vLLM, every `TAOSR1_VLLM_*` option) through the service's
-one settings object, so training samples from exactly the engine that will serve. Knows
-nothing about what the engine is used for.
+The backend follows the serving configuration unless the stage names one: `engine="auto"`
+reads `TAOSR1_ENGINE` (and, for vLLM, every `TAOSR1_VLLM_*` option) through
+`relevance.engines.options.EngineSettings`, the engine part of the service's settings, so
+training samples from exactly the engine that will serve. Knows nothing about what the
+engine is used for.
 """
 
 from __future__ import annotations
@@ -15,12 +16,9 @@ from relevance.engines.base import Engine
 
 def open_engine(model_dir: Path, cache_dir: Path, engine: str = "auto", device: str = "cpu", dtype: str = "auto") -> Engine:
     """An engine (transformers or vLLM) holding `model_dir`."""
-    from relevance.engines.factory import create_engine
-    from service.runtime import engine_options
-    from service.settings import Settings
+    from relevance.engines import options
 
     overrides: dict = {"cache_dir": Path(cache_dir), "dtype": dtype, "device": device}
     if engine != "auto":
         overrides["engine"] = engine
-    settings = Settings(**overrides)
-    return create_engine(settings.engine, Path(model_dir), cache_dir=Path(cache_dir), **engine_options(settings))
+    return options.open_engine(options.EngineSettings(**overrides), Path(model_dir))

@@ -3,7 +3,7 @@ discriminative-hallucination rate, written as one table per run (markdown + JSON
 
 Labels come from the serving path: `relevance.judge.Judge` (retrieval → `relevance.assemble`
 → `engine.label_scores` → `relevance.scoring`), so a stage is measured exactly as it would
-serve; metrics from `training.metrics.classification_report`. On a small *explain* sample
+serve; metrics from `relevance.metrics.classification_report`. On a small *explain* sample
 the model writes its rationale after its own scored label (`Judge.explain`, greedy); the
 rationale's verdict (`relevance.parse.verdict_level`) disagreeing with that label is a
 discriminative hallucination. The rate is over explanations with a readable verdict
@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from relevance.metrics import bootstrap_interval, classification_report
 from relevance.parse import verdict_level
+from relevance.scoring import DEFAULT_BETA
+from relevance.stages import EVAL_STAGES
 from relevance.types import LabeledPair
 from training.config import option
 from training.confusion_plot import plot_stage
-from training.metrics import bootstrap_interval, classification_report
 from training.run import DataConfig, RunConfig, RunLayout, eval_sets, log, open_retriever
-
-EVAL_STAGES = ("base", "baseline", "sft", "dpo", "grpo")
 
 
 @dataclass
@@ -37,7 +37,7 @@ class EvalConfig:
     )
     sets: list[str] = option(["synthetic-hard", "esci-dev"], "evaluation sets by name (see training.run.eval_sets)")
     limit: int | None = option(None, "evaluate at most this many pairs per set (the first N)")
-    beta: float = option(0.5, "CumPT β used for tiers (as serving)")
+    beta: float = option(DEFAULT_BETA, "CumPT β used for tiers (as serving)")
     explain_samples: int = option(16, "pairs per set whose rationale is generated to measure hallucination (0 = skip)")
     explain_max_new_tokens: int = option(160, "longest generated rationale")
     eval_engine: str = option("transformers", "engine that scores: auto (the service's TAOSR1_ENGINE), transformers or vllm")

@@ -12,9 +12,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from relevance.datasets.jsonl import pair_from_dict, pair_to_dict
 from relevance.prompt import PromptRenderer
 from relevance.types import LabeledPair, RetrievedContext
-from training.data.jsonl import pair_from_dict, pair_to_dict
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+from relevance.atomic import atomic_folder
 from relevance.manifest import read_manifest, write_manifest
-from training.atomic import atomic_folder
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from relevance.stages import PIPELINE_STAGES
 from training.baseline import BaselineConfig
 from training.config import build_config, load_recipe, option
 from training.cot.build import CotConfig
@@ -24,7 +25,7 @@ from training.run import DataConfig, RunConfig, RunLayout, log, set_threads
 from training.sampling import SamplingConfig
 from training.sft import SftConfig
 
-STAGES = ("cot", "baseline", "sft", "dpo", "grpo", "eval")
+STAGES = PIPELINE_STAGES
 
 
 @dataclass

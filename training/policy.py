@@ -21,12 +21,13 @@ from typing import Any
 
 import torch
 
+from relevance.atomic import atomic_folder
 from relevance.base_model import BASE_MODEL_NAME
 from relevance.checkpoint import load_causal_lm, load_tokenizer, resolve_base_model
 from relevance.labels import DEFAULT_SCHEME
 from relevance.manifest import MANIFEST_FILE, CheckpointManifest, read_manifest, write_manifest
-from training.atomic import atomic_folder
 from training.config import option
+from training.run import manifest_retrieval
 
 
 @dataclass
@@ -216,6 +217,7 @@ def save_checkpoint(
                 data_hash=data_hash,
                 metrics=metrics or {},
                 recipe=recipe,
+                retrieval=manifest_retrieval(recipe.get("run", {})),
             ),
         )
     return out_dir

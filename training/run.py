@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from relevance.paths import FIXTURES_DIR, REPO_ROOT
+from relevance.retrieval_config import DEFAULT_RETRIEVAL, RetrievalConfig
 from relevance.types import LabeledPair
-from training.config import option
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-STAGE_ORDER = ("zeroshot", "baseline", "sft", "dpo", "grpo")
+from training.config import build_config, option
 
 
 @dataclass
@@ -31,7 +30,10 @@ class RunConfig:
     cache_dir: str = option(str(REPO_ROOT / "var" / "cache"), "cache with the prepared base model (taosr1 prepare)")
     base_model: str = option("smollm2-135m-instruct", "base LLM: the embedded name or a local model folder")
     index_dir: str | None = option(None, "retrieval indexes (default: <run_dir>/indexes, built from the train split)")
-    retrieval: bool = option(True, "put retrieved rules, cases and query knowledge into prompts (as serving does)")
+    retrieval: bool = option(DEFAULT_RETRIEVAL.enabled, "put retrieved rules, cases and query knowledge into prompts (as serving does)")
+    k_rules: int = option(DEFAULT_RETRIEVAL.k_rules, "retrieved rules per query (TAOSR1_K_RULES when serving)")
+    k_cases: int = option(DEFAULT_RETRIEVAL.k_cases, "retrieved similar cases per query (own query's cases are dropped in CoT)")
+    k_knowledge: int = option(DEFAULT_RETRIEVAL.k_knowledge, "retrieved query-knowledge lines per query")
     seed: int = option(0, "random seed for sampling, shuffling and initialisation")
     threads: int | None = option(None, "torch intra-op threads (default: all cores)")
     dtype: str = option("auto", "weights dtype for training and sampling: auto (bf16 where supported), bfloat16, float32")
@@ -48,7 +50,7 @@ class DataConfig:
     hard_products: int = option(6, "products per hard-set query")
     hard_seed: int = option(0, "seed of the hard set")
     esci_eval: str | None = option(
-        str(REPO_ROOT / "training" / "data" / "fixtures" / "esci_dev.csv"), "real ESCI evaluation file (none to skip)"
+        str(FIXTURES_DIR / "esci_dev.csv"), "real ESCI evaluation file (none to skip)"
     )
     eval_files: list[str] = option(
         [], "more named evaluation sets as NAME=PATH (PATH may name one query fold: file.csv#fold=K/N)"
@@ -140,8 +142,8 @@ def _synthetic_train(cfg: DataConfig) -> list[LabeledPair]:
 
 def load_source(source: str) -> list[LabeledPair]:
     """Labelled pairs of a file, or of one query fold of it (`path#fold=K/N`, see training.data.folds)."""
+    from relevance.datasets.loaders import load_pairs
     from training.data.folds import parse_source, select_fold
-    from training.data.loaders import load_pairs
 
     path, fold = parse_source(source)
     return select_fold(load_pairs(path), fold)
@@ -160,7 +162,7 @@ def load_train_pairs(cfg: DataConfig, seed: int) -> list[LabeledPair]:
 
 def prepare_data(run: RunConfig, data: DataConfig) -> RunLayout:
     """Write data/train.jsonl and data/hard.jsonl (once), and build the retrieval indexes (cached)."""
-    from training.data.jsonl import save_jsonl
+    from relevance.datasets.jsonl import save_jsonl
     from training.data.synthetic import generate_hard_set
 
     layout = RunLayout(run.run_dir, run.index_dir)
@@ -174,20 +176,36 @@ def prepare_data(run: RunConfig, data: DataConfig) -> RunLayout:
         save_jsonl(train, layout.train_pairs)  # written last: its presence means the split is complete
         log(f"data: {len(train)} training pairs, {len(hard)} hard-set pairs in {layout.data}")
     if run.retrieval and run.index_dir is None:
+        from relevance.datasets.loaders import load_pairs
         from retrieval.build import build_indexes
-        from training.data.loaders import load_pairs
 
         build_indexes(layout.index_dir, load_pairs(layout.train_pairs, "jsonl"))
     return layout
 
 
-def open_retriever(run: RunConfig, layout: RunLayout):
-    """The run's KnowledgeBase, or None when retrieval is off."""
-    if not run.retrieval:
-        return None
-    from retrieval.knowledge import KnowledgeBase
+def retrieval_config(run: RunConfig) -> RetrievalConfig:
+    """The run's retrieval config: what CoT, eval and the trainers' prompts use, and manifests record."""
+    return RetrievalConfig(run.retrieval, run.k_rules, run.k_cases, run.k_knowledge)
 
-    return KnowledgeBase.load(layout.index_dir)
+
+def open_retriever(run: RunConfig, layout: RunLayout):
+    """The run's retriever (its KnowledgeBase with the run's k's), or None when retrieval is off."""
+    from retrieval.knowledge import open_retriever as open_configured
+
+    return open_configured(layout.index_dir, retrieval_config(run))
+
+
+def manifest_retrieval(run: dict[str, Any]) -> dict[str, Any]:
+    """The `retrieval` entry of a checkpoint manifest, from the recipe's `run` section: config + corpus hash."""
+    cfg = build_config(RunConfig, run)
+    record = retrieval_config(cfg).to_dict()
+    layout = RunLayout(cfg.run_dir, cfg.index_dir)
+    if cfg.retrieval:
+        from retrieval.knowledge import index_corpus_hash
+
+        if corpus := index_corpus_hash(layout.index_dir):
+            record["corpus"] = corpus
+    return record
 
 
 def eval_sets(data: DataConfig, layout: RunLayout) -> dict[str, Path | str]:

@@ -5,6 +5,7 @@ An engine holds one loaded checkpoint and answers two questions:
   score per label (best-first order) whose softmax is the label distribution at the first
   answer position — one prefill, no generation;
 - `generate(prompts, ...)`: free text after each prompt (the reasoning behind `explain`).
+`label_ids` are the label tokens (`relevance.tokens.label_token_ids`, one token per label).
 Engines are synchronous and not thread-safe; the serving layer runs them on one worker.
 """
 
@@ -49,6 +50,8 @@ class Engine(Protocol):
     manifest: CheckpointManifest
     scheme: LabelScheme
     tokenizer: object
+    #: one token id per label, in the scheme's best-first order (checked one-token-per-label at load)
+    label_ids: list[int]
 
     def label_scores(self, groups: list[ScoringGroup]) -> list[np.ndarray]: ...
 

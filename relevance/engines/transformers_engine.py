@@ -21,6 +21,7 @@ import torch
 from relevance.checkpoint import load_causal_lm, load_tokenizer
 from relevance.engines.base import GenerationRequest, ScoringGroup
 from relevance.labels import get_scheme
+from relevance.manifest import CheckpointManifest
 from relevance.tokens import label_token_ids
 
 KV = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values (batch, heads, positions, dim)
@@ -76,26 +77,54 @@ class TransformersEngine:
     ):
         if threads:
             torch.set_num_threads(threads)
-        self.device = device
-        self.dtype = pick_dtype(dtype, device)
         self.model_dir = Path(model_dir)
-        model, self.manifest = load_causal_lm(self.model_dir, Path(cache_dir), self.dtype)
-        self.model = model.to(device)
-        self.tokenizer = load_tokenizer(self.model_dir, Path(cache_dir))
+        model, manifest = load_causal_lm(self.model_dir, Path(cache_dir), pick_dtype(dtype, device))
+        tokenizer = load_tokenizer(self.model_dir, Path(cache_dir))
+        self._wrap(model.to(device), tokenizer, manifest, prefix_sharing, max_batch_tokens)
+
+    @classmethod
+    def from_model(
+        cls, model, tokenizer, manifest: CheckpointManifest, *, prefix_sharing: bool = True, max_batch_tokens: int = 16384
+    ) -> TransformersEngine:
+        """An engine on a model already in memory (a policy being trained): no folder, no copy.
+
+        The engine re-reads the model's label-head rows and drops its cached instruction KV at every
+        scoring call, so it always scores the current weights; it neither trains nor moves the model
+        (put it in eval mode first: dropout would make scores noisy).
+        """
+        engine = cls.__new__(cls)
+        engine.model_dir = None
+        engine._wrap(model, tokenizer, manifest, prefix_sharing, max_batch_tokens)
+        engine._live = True
+        return engine
+
+    def _wrap(self, model, tokenizer, manifest: CheckpointManifest, prefix_sharing: bool, max_batch_tokens: int) -> None:
+        self.model = model
+        self._live = False  # True for from_model: weights may change between calls
+        self.device = str(next(model.parameters()).device)
+        self.dtype = next(model.parameters()).dtype
+        self.manifest = manifest
+        self.tokenizer = tokenizer
         self.scheme = get_scheme(self.manifest.label_scheme)
         self.label_ids = label_token_ids(self.tokenizer, self.scheme)
-        head = self.model.get_output_embeddings().weight
-        self._label_head = head[self.label_ids].detach().float().clone()  # (L, H), fp32: 4 rows cost nothing
+        self._head_ids: list[int] | None = None  # see _reusable_head
+        self._head_kv: KV = []
+        self._refresh()
         self._backbone = self.model.get_decoder()
         self.prefix_sharing = prefix_sharing
         self.max_batch_tokens = max_batch_tokens
         self.pad_id = self.tokenizer.pad_token_id
-        self._head_ids: list[int] | None = None  # see _reusable_head
-        self._head_kv: KV = []
+
+    def _refresh(self) -> None:
+        head = self.model.get_output_embeddings().weight
+        self._label_head = head[self.label_ids].detach().float().clone()  # (L, H), fp32: 4 rows cost nothing
+        self._head_ids, self._head_kv = None, []
 
     # -- scoring ----------------------------------------------------------------------
     @torch.inference_mode()
     def label_scores(self, groups: list[ScoringGroup]) -> list[np.ndarray]:
+        if self._live:
+            self._refresh()
         results: list[np.ndarray | None] = [None] * len(groups)
         singles: list[tuple[int, list[int], list[int]]] = []  # group, prefix, suffix
         for gi, group in enumerate(groups):

@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import yaml
 
+from service.live import free_port
 from tests.deploy.dashboards import REPO
-from tests.helpers.server import free_port
 
 
 def find_prometheus() -> str | None:

@@ -22,10 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from service.live import free_port, live_server
 from service.settings import Settings
 from tests.deploy.dashboards import REPO, iter_panels, iter_queries, load_dashboards, metric_names
 from tests.deploy.prom import PrometheusServer, find_prometheus, finite_values
-from tests.helpers.server import free_port, live_server
 
 ARTIFACTS = REPO / "tests" / "artifacts"
 LOAD_SECONDS = 10.0

@@ -5,8 +5,8 @@ import asyncio
 import httpx
 import pytest
 
+from service.live import free_port, live_server
 from service.settings import Settings
-from tests.helpers.server import free_port, live_server
 
 PRODUCTS = [
     {"id": "a", "title": "Apple iPhone 13 Silicone Case with MagSafe - Blue", "brand": "Apple", "category": "Phone Cases"},

@@ -16,8 +16,8 @@ import pytest
 from pydantic import ValidationError
 
 from relevance.registry import publish, read_latest
+from service.live import free_port, live_server
 from service.settings import Settings
-from tests.helpers.server import free_port, live_server
 from tests.helpers.tiny import build_tiny_checkpoint
 
 TOKEN = "test-admin-token-3f9a1c7e5b2d4f60"

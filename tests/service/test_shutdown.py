@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers.server import free_port
+from service.live import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

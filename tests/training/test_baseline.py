@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from relevance.cross_encoder import CrossEncoderJudge, CrossEncoderModel, product_text
+from relevance.datasets.jsonl import save_jsonl
 from relevance.manifest import ManifestError, read_manifest
 from relevance.types import LabeledPair, Product
 from training.baseline import BaselineConfig, run_baseline
 from training.config import build_config
-from training.data.jsonl import save_jsonl
 from training.evaluate import EvalConfig, run_eval
 from training.run import DataConfig, RunConfig, RunLayout
 

@@ -6,15 +6,15 @@ import json
 import shutil
 from pathlib import Path
 
+from relevance.datasets.jsonl import save_jsonl
+from relevance.datasets.loaders import load_pairs
 from relevance.engines.transformers_engine import TransformersEngine
 from relevance.judge import Judge
 from relevance.labels import TAOSR1
+from relevance.metrics import classification_report
 from training.config import build_config
-from training.data.jsonl import save_jsonl
-from training.data.loaders import load_pairs
 from training.data.synthetic import generate_hard_set
 from training.evaluate import EvalConfig, hallucination, markdown_table, run_eval
-from training.metrics import classification_report
 from training.run import DataConfig, RunConfig, RunLayout
 
 ESCI = Path(__file__).resolve().parents[2] / "training" / "data" / "fixtures" / "esci_dev.csv"

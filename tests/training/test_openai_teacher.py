@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from relevance.labels import TAOSR1
 from relevance.types import LabeledPair, Product, RetrievedContext
-from tests.helpers.server import LiveServer, free_port
+from service.live import LiveServer, free_port
 from training.cot.build import check_rationale
 from training.cot.openai_teacher import EndpointConfig, OpenAITeacher, TeacherError
 

@@ -21,7 +21,7 @@ from relevance.prompt import RATIONALE_STEPS, rationale_text
 from training.config import option, to_dict
 from training.cot.rule_writer import RuleWriter
 from training.examples import CotRecord, save_records, without_own_query
-from training.run import DataConfig, RunConfig, file_hash, log, open_retriever, prepare_data
+from training.run import DataConfig, RunConfig, file_hash, log, open_retriever, prepare_data, retrieval_config
 
 _STEP = re.compile(r"^\s*(?:\d\s*[.)]\s*)?\**\s*(" + "|".join(RATIONALE_STEPS) + r")\s*\**\s*:\s*(.+?)\s*$", re.IGNORECASE)
 
@@ -39,9 +39,6 @@ class CotConfig:
     timeout_s: float = option(60.0, "per-request timeout in seconds")
     temperature: float = option(0.2, "teacher sampling temperature")
     max_tokens: int = option(256, "teacher answer length limit")
-    k_rules: int = option(3, "retrieved rules per query (serving uses 3)")
-    k_cases: int = option(2, "retrieved similar cases per query (own query's cases are dropped)")
-    k_knowledge: int = option(1, "retrieved query-knowledge lines per query")
     max_pairs: int | None = option(None, "only the first N training pairs (smoke runs)")
 
     def validate(self) -> None:
@@ -106,12 +103,12 @@ def run_cot(run: RunConfig, data: DataConfig, cfg: CotConfig, scheme: LabelSchem
     """Build `<run>/cot/cot.jsonl`; returns the stats (kept, rejected by reason, teacher)."""
     from tqdm import tqdm
 
-    from training.data.loaders import load_pairs
+    from relevance.datasets.loaders import load_pairs
 
     layout = prepare_data(run, data)
     out_dir = layout.cot.parent
     stats_path = out_dir / "stats.json"
-    key = {"data": file_hash(layout.train_pairs), "cot": to_dict(cfg), "retrieval": run.retrieval}
+    key = {"data": file_hash(layout.train_pairs), "cot": to_dict(cfg), "retrieval": retrieval_config(run).to_dict()}
     if layout.cot.is_file() and stats_path.is_file() and json.loads(stats_path.read_text()).get("key") == key:
         log(f"cot: {layout.cot} is up to date")
         return json.loads(stats_path.read_text())
@@ -119,18 +116,19 @@ def run_cot(run: RunConfig, data: DataConfig, cfg: CotConfig, scheme: LabelSchem
     if cfg.max_pairs is not None:
         pairs = pairs[: cfg.max_pairs]
     retriever = open_retriever(run, layout)
+    k = retrieval_config(run)
     contexts = {}
     if retriever is not None:
         queries = list(dict.fromkeys(p.query for p in pairs))
         # fetch extra cases: the query's own (dropped below) would otherwise fill all k slots
-        found = retriever.retrieve_many(queries, cfg.k_rules, cfg.k_cases + 16, cfg.k_knowledge)
+        found = retriever.kb.retrieve_many(queries, k.k_rules, k.k_cases + 16, k.k_knowledge)
         contexts = dict(zip(queries, found, strict=True))
     from relevance.types import RetrievedContext
 
     items = []
     for p in pairs:
         ctx = without_own_query(contexts.get(p.query, RetrievedContext()), p.query)
-        items.append((p, replace(ctx, cases=ctx.cases[: cfg.k_cases])))
+        items.append((p, replace(ctx, cases=ctx.cases[: k.k_cases])))
     teacher = make_teacher(cfg, scheme, out_dir / "teacher-cache")
     with tqdm(total=len(items), desc=f"cot ({teacher.name})", unit="pair") as bar:
         texts = teacher.write_many(items, progress=bar)

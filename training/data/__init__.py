@@ -1,19 +1,11 @@
-"""Training data: loaders for ESCI / WANDS / JSONL, the synthetic catalogue, real fixtures.
+"""Training data: the synthetic catalogue, rules, queries and their rendering into pairs.
 
-Loading and generating only; prompts, labels-as-tokens and models live elsewhere.
+Generating only; the readers of labelled files (ESCI / WANDS / JSONL) live in
+`relevance.datasets` (serving's canary reads them too), prompts and models elsewhere.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from relevance.paths import FIXTURES_DIR, fixture_path
 
-FIXTURES_DIR = Path(__file__).resolve().parent / "fixtures"
-
-
-def fixture_path(name: str) -> Path:
-    """Path of a shipped fixture file, e.g. ``fixture_path("esci_dev.csv")``."""
-    path = FIXTURES_DIR / name
-    if not path.is_file():
-        known = sorted(p.name for p in FIXTURES_DIR.iterdir() if p.is_file())
-        raise FileNotFoundError(f"no fixture {name!r} in {FIXTURES_DIR}; shipped: {', '.join(known)}")
-    return path
+__all__ = ["FIXTURES_DIR", "fixture_path"]

@@ -17,15 +17,14 @@ queries.py, render.py and rules.py.
 
 from __future__ import annotations
 
-import argparse
 import random
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
+from relevance.datasets.jsonl import save_jsonl
 from relevance.types import LabeledPair
 from training.data.items import build_item
-from training.data.jsonl import save_jsonl
 from training.data.queries import FAMILIES, Split, build_query
 from training.data.render import render
 from training.data.rules import Intent, judge
@@ -151,20 +150,3 @@ def write_synthetic(path: str | Path, n_queries: int, products_per_query: int, s
     """Generate (or, with ``hard``, generate the hard set) and write JSONL; returns the count."""
     make = generate_hard_set if hard else generate
     return save_jsonl(make(n_queries, products_per_query, seed), path)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write synthetic relevance pairs as JSONL.")
-    parser.add_argument("path", help="output .jsonl file")
-    parser.add_argument("--queries", type=int, default=200, help="number of queries (default 200)")
-    parser.add_argument("--per-query", type=int, default=8, help="products per query (default 8)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--hard", action="store_true", help="write the held-out hard set instead")
-    args = parser.parse_args(argv)
-    n = write_synthetic(args.path, args.queries, args.per_query, args.seed, hard=args.hard)
-    print(f"wrote {n} pairs to {args.path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

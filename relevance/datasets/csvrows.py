@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from training.data.errors import DataFormatError
+from relevance.datasets.errors import DataFormatError
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # product descriptions can be long
 

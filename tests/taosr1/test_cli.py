@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers.server import free_port
+from service.live import free_port
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "training" / "data" / "fixtures" / "esci_dev.csv"
 
 

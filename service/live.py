@@ -1,4 +1,4 @@
-"""Run the real app under uvicorn on a free loopback port, in a background thread."""
+"""Run the real app under uvicorn on a free loopback port, in a background thread (tests and benchmarks)."""
 
 from __future__ import annotations
 

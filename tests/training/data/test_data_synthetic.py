@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from relevance.datasets.loaders import load_pairs
 from relevance.types import LabeledPair, Product
+from taosr1.cli import main
 from training.data.catalogue import DEVICES, INGREDIENTS, check_catalogue
-from training.data.loaders import load_pairs
 from training.data.queries import FAMILIES
 from training.data.rules import Intent, Item, judge
-from training.data.synthetic import balance_by_level, generate, generate_hard_set, main, write_synthetic
+from training.data.synthetic import balance_by_level, generate, generate_hard_set, write_synthetic
 
 
 @pytest.fixture(scope="module")
@@ -314,6 +315,7 @@ def test_write_synthetic_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert write_synthetic(path, 12, 4, seed=5) == 48
     assert load_pairs(path) == generate(12, 4, seed=5)
     hard_path = tmp_path / "hard.jsonl"
-    assert main([str(hard_path), "--queries", "9", "--per-query", "2", "--seed", "1", "--hard"]) == 0
-    assert "wrote 18 pairs" in capsys.readouterr().out
+    # the command line is `taosr1 data synth` (synthetic.py has no second one)
+    assert main(["data", "synth", "--out", str(hard_path), "--queries", "9", "--products", "2", "--seed", "1", "--hard"]) == 0
+    assert '"pairs": 18' in capsys.readouterr().out
     assert load_pairs(hard_path) == generate_hard_set(9, 2, seed=1)

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from relevance.datasets.errors import DataFormatError
+from relevance.datasets.loaders import detect_format, load_esci, load_jsonl, load_pairs, load_wands, save_jsonl
+from relevance.datasets.text import split_product_text, strip_html
 from relevance.types import LabeledPair, Product
 from training.data import fixture_path
-from training.data.errors import DataFormatError
-from training.data.loaders import detect_format, load_esci, load_jsonl, load_pairs, load_wands, save_jsonl
-from training.data.text import split_product_text, strip_html
 
 # ---------------------------------------------------------------- real ESCI fixtures
 

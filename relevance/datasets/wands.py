@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from relevance.datasets.csvrows import iter_rows
+from relevance.datasets.errors import DataFormatError
+from relevance.datasets.labels import wands_level
+from relevance.datasets.text import none_if_blank, normalize_space
 from relevance.types import LabeledPair, Product
-from training.data.csvrows import iter_rows
-from training.data.errors import DataFormatError
-from training.data.labels import wands_level
-from training.data.text import none_if_blank, normalize_space
 
 FILES = ("query.csv", "product.csv", "label.csv")
 SOURCE = "wands"

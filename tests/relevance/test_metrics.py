@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.metrics import classification_report
+from relevance.metrics import classification_report
 
 
 def test_hand_computed_example() -> None:

@@ -17,8 +17,8 @@ from relevance.engines.vllm_engine import VLLMEngine, adapter_name, label_row
 from relevance.prompt import PromptRenderer
 from relevance.scoring import softmax_rows
 from relevance.types import Product, RetrievedContext
-from tests.engines.conftest import VLLM_TEST_OPTIONS
 from tests.helpers.tiny import build_tiny_adapter
+from tests.relevance.engines.conftest import VLLM_TEST_OPTIONS
 
 PROB_ATOL = 1e-3  # float32 vs float32 label probabilities, vLLM vs transformers
 MODES = ["inprocess", "sidecar"]

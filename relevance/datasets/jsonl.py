@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from relevance.datasets.errors import DataFormatError
+from relevance.datasets.labels import check_level, level_from_name
 from relevance.types import LabeledPair, Product
-from training.data.errors import DataFormatError
-from training.data.labels import check_level, level_from_name
 
 _PRODUCT_TEXT_FIELDS = ("brand", "category", "description")
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from service.live import free_port, live_server
 from service.settings import Settings
-from tests.engines.conftest import VLLM_TEST_OPTIONS
-from tests.helpers.server import free_port, live_server
+from tests.relevance.engines.conftest import VLLM_TEST_OPTIONS
 
 PRODUCTS = [
     {"id": "a", "title": "Apple iPhone 13 Silicone Case with MagSafe - Blue", "brand": "Apple"},

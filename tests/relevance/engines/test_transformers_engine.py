@@ -120,3 +120,24 @@ def test_cached_head_is_the_common_start_and_changes_no_score(tiny_model_dir, ca
     for got, group in zip(cached, singles + groups, strict=True):
         np.testing.assert_allclose(got, _reference_scores(engine, group), atol=1e-4)
     np.testing.assert_allclose(first[0], cached[len(singles)], atol=1e-4)
+
+
+def test_in_memory_engine_scores_like_the_folder_engine_and_follows_weight_changes(engine):
+    """`from_model` wraps a model object (a policy in training): same scores, and it sees new weights."""
+    import torch
+
+    live = TransformersEngine.from_model(engine.model, engine.tokenizer, engine.manifest)
+    assert isinstance(live, Engine) and live.label_ids == engine.label_ids
+    group = _group(engine)
+    [a], [b] = engine.label_scores([group]), live.label_scores([group])
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    head = live.model.get_output_embeddings().weight
+    saved = head.detach().clone()
+    try:
+        with torch.no_grad():
+            head[live.label_ids[0]] += 1.0  # a "training step" on the first label's row
+        [c] = live.label_scores([group])
+        assert not np.allclose(b, c, atol=1e-4)
+    finally:
+        with torch.no_grad():
+            head.copy_(saved)

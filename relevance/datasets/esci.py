@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from relevance.datasets.csvrows import iter_rows, read_header
+from relevance.datasets.errors import DataFormatError
+from relevance.datasets.labels import esci_level
+from relevance.datasets.text import none_if_blank, normalize_space, split_product_text, strip_html
 from relevance.types import LabeledPair, Product
-from training.data.csvrows import iter_rows, read_header
-from training.data.errors import DataFormatError
-from training.data.labels import esci_level
-from training.data.text import none_if_blank, normalize_space, split_product_text, strip_html
 
 OFFICIAL_REQUIRED = ("query", "product_id", "product_title", "esci_label")
 SIMPLIFIED_REQUIRED = ("query", "product_id", "product_text", "esci_label")
@@ -61,7 +61,7 @@ def load_esci(path: str | Path) -> list[LabeledPair]:
     Official rows: the description is the HTML description as plain text followed by the
     bullet points ("- " lines); ``product_color`` goes to ``attributes["color"]``. Simplified
     rows: ``product_text`` is split into title, brand and description by
-    :func:`training.data.text.split_product_text`. Each pair has ``source="esci"`` and the
+    :func:`relevance.datasets.text.split_product_text`. Each pair has ``source="esci"`` and the
     original label as a tag (``"esci:E"``). Errors name the file, line and field.
     """
     path = Path(path)

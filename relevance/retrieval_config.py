@@ -1,0 +1,57 @@
+"""What retrieval puts into a prompt: whether it is on and how many lines of each corpus.
+
+The one definition of the retrieval knobs (k rules, k cases, k query-knowledge lines). The
+service settings, eval, CoT construction, the knowledge base's defaults and the training
+recipe all start from `DEFAULT_RETRIEVAL`; a checkpoint's manifest records the config it was
+trained with (and the index corpus hash), and loading checks it like the prompt version.
+Also the `Retriever` protocol through which retrieval enters the scoring core, so this
+package never imports `retrieval`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+from relevance.types import RetrievedContext
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """Retrieval on/off and the number of lines per corpus (rules, similar cases, query knowledge)."""
+
+    enabled: bool = True
+    k_rules: int = 3
+    k_cases: int = 2
+    k_knowledge: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RetrievalConfig:
+        """From a manifest or recipe dict; unknown keys are refused, missing ones take the default.
+
+        >>> RetrievalConfig.from_dict({"k_rules": 5})
+        RetrievalConfig(enabled=True, k_rules=5, k_cases=2, k_knowledge=1)
+        """
+        unknown = set(raw) - set(asdict(DEFAULT_RETRIEVAL))
+        if unknown:
+            raise ValueError(f"unknown retrieval keys {sorted(unknown)}; known: {sorted(asdict(DEFAULT_RETRIEVAL))}")
+        return cls(**raw)
+
+
+DEFAULT_RETRIEVAL = RetrievalConfig()
+
+
+class Retriever(Protocol):
+    """Contexts for queries, one per query, in order (retrieval.knowledge implements it)."""
+
+    def retrieve_many(self, queries: list[str]) -> list[RetrievedContext]: ...
+
+
+def contexts_for(retriever: Retriever | None, queries: list[str]) -> list[RetrievedContext]:
+    """Each query's context; empty contexts when retrieval is off (`retriever` None)."""
+    if retriever is None or not queries:
+        return [RetrievedContext() for _ in queries]
+    return retriever.retrieve_many(queries)

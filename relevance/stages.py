@@ -1,0 +1,13 @@
+"""Names of the training stages, defined once: manifests, the pipeline and eval all use these.
+
+Knows nothing about what a stage does.
+"""
+
+from __future__ import annotations
+
+#: what the pipeline runs, in order (`taosr1 train pipeline`)
+PIPELINE_STAGES = ("cot", "baseline", "sft", "dpo", "grpo", "eval")
+#: checkpoints eval compares, in table order
+EVAL_STAGES = ("base", "baseline", "sft", "dpo", "grpo")
+#: what a checkpoint manifest's `stage` may say
+STAGES = ("base", "zeroshot", "baseline", "sft", "dpo", "grpo", "merged", "custom")

@@ -1,0 +1,185 @@
+"""The serving layer: one `Service` per app — model runtime, retriever, batcher, reloader, metrics.
+
+It runs the scoring core (relevance.core) for the routes: the CPU-side steps (retrieve,
+render) on an I/O thread, `label_scores` through the request batcher onto the engine thread,
+`explain` on the engine thread; it records the per-stage timings and the metrics every
+backend emits. Routes call `score` / `explain` and never touch an engine; this module knows
+nothing about HTTP schemas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from relevance.core import Explanation, RenderedGroup
+from relevance.retrieval_config import Retriever
+from relevance.scoring import Scored
+from relevance.types import Product
+from service.batcher import Batcher
+from service.errors import ServiceError
+from service.metrics import Metrics
+from service.reloader import Reloader
+from service.runtime import LoadedModel, ModelRuntime, initial_model, load_model
+from service.settings import Settings
+
+log = logging.getLogger("taosr1.serving")
+
+
+@dataclass
+class ScoredGroups:
+    """What `Service.score` returns: per query group its rendering and its scored products."""
+
+    groups: list[RenderedGroup]
+    scored: list[list[Scored]]
+    timings: dict[str, float]  # ms per stage: retrieval, render, queue, inference
+
+
+class Service:
+    """Everything a request handler needs, created once per app."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.metrics = Metrics()
+        self.runtime = ModelRuntime()
+        self.engine_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="taosr1-engine")
+        self.io_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="taosr1-prep")
+        self.retriever: Retriever | None = None
+        self.batcher: Batcher | None = None
+        self.load_task: asyncio.Task | None = None
+        self.inflight = 0
+        self.draining = False
+        self.reloader = Reloader(self)
+
+    def start_draining(self) -> None:
+        self.draining = True
+        self.metrics.ready.set(0)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def load_retriever(self) -> None:
+        config = self.settings.retrieval_config
+        if not config.enabled:
+            return
+        from retrieval.knowledge import open_retriever
+
+        index_dir = self.settings.resolved_index_dir
+        if not index_dir.is_dir():
+            raise RuntimeError(
+                f"retrieval indexes not found at {index_dir}: run `taosr1 index build` "
+                "(make serve does), or set TAOSR1_RETRIEVAL=false"
+            )
+        self.retriever = open_retriever(index_dir, config)
+
+    def load(self, model_dir) -> LoadedModel:
+        """Load and warm up a checkpoint with this service's retriever (blocking)."""
+        return load_model(self.settings, model_dir, self.retriever)
+
+    async def start(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self.io_executor, self.load_retriever)
+        s = self.settings
+        self.batcher = Batcher(self.engine_executor, self.metrics, s.batch_max_tokens, s.batch_max_wait_ms, s.queue_max_pairs, s.retry_after_s)
+        self.batcher.start()
+        self.load_task = asyncio.create_task(self._load_initial())
+        self.reloader.start()
+
+    async def _load_initial(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            model_dir, registry_version = await loop.run_in_executor(self.io_executor, initial_model, self.settings)
+            loaded = await loop.run_in_executor(self.engine_executor, self.load, model_dir)
+            loaded.registry_version = registry_version
+        except Exception as exc:
+            log.exception("model load failed")
+            self.runtime.last_error = f"{type(exc).__name__}: {exc}"
+            self.metrics.reloads.labels(outcome="failed").inc()
+            return
+        self.install(loaded)
+        self.reloader.note_initial(loaded)
+        self.metrics.reloads.labels(outcome="loaded").inc()
+
+    def install(self, loaded: LoadedModel) -> None:
+        self.runtime.current = loaded
+        ref = loaded.ref
+        self.metrics.set_model(ref.name, ref.version, ref.stage, ref.engine)
+        self.metrics.ready.set(1)
+
+    async def stop(self) -> None:
+        self.metrics.ready.set(0)
+        if self.load_task and not self.load_task.done():
+            self.load_task.cancel()
+        await self.reloader.stop()
+        if self.batcher:
+            await self.batcher.stop()
+        if self.runtime.current:
+            self.runtime.current.engine.close()
+        self.engine_executor.shutdown(wait=True)
+        self.io_executor.shutdown(wait=False)
+
+    # -- scoring: the core's steps, on the right threads ----------------------------------------
+    async def score(
+        self, model: LoadedModel, queries: list[str], products: Sequence[Sequence[Product]], beta: float, wait_for_room: bool
+    ) -> ScoredGroups:
+        """Retrieve and render (I/O thread), queue label scoring on the batcher, turn rows into scores."""
+        loop = asyncio.get_running_loop()
+        core = model.core
+        t0 = time.perf_counter()
+
+        def prepare():
+            contexts = core.retrieve(queries)
+            t_ret = time.perf_counter()
+            return core.render(queries, products, contexts), t_ret
+
+        groups, t_ret = await loop.run_in_executor(self.io_executor, prepare)
+        t1 = time.perf_counter()
+        jobs = await self.batcher.submit([g.work for g in groups], model, wait_for_room=wait_for_room)
+        rows = [await j.future for j in jobs]
+        t2 = time.perf_counter()
+        first_start = min(j.started for j in jobs)
+        timings = {
+            "retrieval": (t_ret - t0) * 1000,
+            "render": (t1 - t_ret) * 1000,
+            "queue": max(0.0, first_start - t1) * 1000,
+            "inference": (t2 - first_start) * 1000,
+        }
+        return ScoredGroups(groups, [core.rows(np.asarray(r), beta) for r in rows], timings)
+
+    async def explain(self, model: LoadedModel, group: RenderedGroup, scored: list[Scored]) -> list[Explanation]:
+        """Rationales after each product's scored level, from the prompt ids the request already rendered."""
+        levels = [sc.level for sc in scored]
+        run = functools.partial(model.core.explain, group, levels, self.settings.explain_max_new_tokens)
+        return await asyncio.get_running_loop().run_in_executor(self.engine_executor, run)
+
+    # -- metrics ------------------------------------------------------------------------
+    def record_scored(self, endpoint: str, scored: list[Scored]) -> None:
+        for sc in scored:
+            self.metrics.labels.labels(label=sc.label).inc()
+            self.metrics.tiers.labels(tier=sc.tier).inc()
+        self.metrics.pairs.labels(endpoint=endpoint, outcome="ok").inc(len(scored))
+
+    def count_failed_pairs(self, endpoint: str, n_pairs):
+        """Route decorator: pairs of a request that fails with a ServiceError count under its kind."""
+
+        def wrap(route):
+            @functools.wraps(route)
+            async def counted(req, *args, **kwargs):
+                try:
+                    return await route(req, *args, **kwargs)
+                except ServiceError as err:
+                    self.metrics.pairs.labels(endpoint=endpoint, outcome=err.kind).inc(n_pairs(req))
+                    raise
+
+            return counted
+
+        return wrap
+
+    def observe_stages(self, endpoint: str, timings: dict[str, float]) -> None:
+        for stage, ms in timings.items():
+            if stage != "total":
+                self.metrics.stage_seconds.labels(endpoint=endpoint, stage=stage).observe(ms / 1000)
