@@ -16,6 +16,7 @@ from __future__ import annotations
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.registry import Collector
 
+from relevance.listing_flags import FLAG as LISTING_FLAG
 from service.errors import STATUS_BY_KIND
 
 # 1 ms … 10 s, denser where online scoring lives (20–500 ms)
@@ -103,6 +104,12 @@ class Metrics:
         self.model_loaded_at = Gauge(
             "taosr1_model_loaded_timestamp_seconds", "Unix time the serving model was installed.", registry=r
         )
+        self.listing_flags = Counter(
+            "taosr1_listing_flags_total",
+            "Products whose listing text was flagged (flag=instruction_in_listing: text addressed to the ranking model).",
+            ["endpoint", "flag"],
+            registry=r,
+        )
         # Series that exist from the start (at 0): rate() then counts the first request, the
         # first error or the first load, instead of starting a new series at 1 and missing it.
         for endpoint, stages in SCORING_ENDPOINTS.items():
@@ -110,6 +117,7 @@ class Metrics:
             self.requests.labels(endpoint=endpoint, outcome="ok")
             self.pairs.labels(endpoint=endpoint, outcome="ok")
             self.inflight.labels(endpoint=endpoint)
+            self.listing_flags.labels(endpoint=endpoint, flag=LISTING_FLAG)
             for stage in stages:
                 self.stage_seconds.labels(endpoint=endpoint, stage=stage)
         for outcome in RELOAD_OUTCOMES:

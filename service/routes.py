@@ -20,8 +20,8 @@ from service.schemas import BatchRequest, BatchResponse, RelevanceRequest, Relev
 from service.serving import Service
 
 
-def result(product_id: str, sc: Scored, explanation: Explanation | None = None) -> dict:
-    """One product's entry of a response (`reasoning` only when explained)."""
+def result(product_id: str, sc: Scored, explanation: Explanation | None = None, flags: list[str] | None = None) -> dict:
+    """One product's entry of a response (`reasoning` only when explained, `flags` only when any fired)."""
     ex = explanation or Explanation()
     return {
         "id": product_id,
@@ -34,6 +34,7 @@ def result(product_id: str, sc: Scored, explanation: Explanation | None = None) 
         "expected_level": round(sc.expected_level, 6),
         "reasoning": ex.reasoning,
         "reasoning_error": ex.error,
+        "flags": flags or None,
     }
 
 
@@ -74,11 +75,14 @@ def scoring_router(svc: Service) -> APIRouter:
                 explanations = await svc.explain(model, group, scored)
                 timings["explain"] = (time.perf_counter() - t) * 1000
             svc.record_scored("/relevance", scored)
+            flags = svc.listing_flags("/relevance", products)
             timings["total"] = (time.perf_counter() - started) * 1000
             svc.observe_stages("/relevance", timings)
             return {
                 "query": req.query,
-                "results": [result(p.id, sc, ex) for p, sc, ex in zip(products, scored, explanations, strict=True)],
+                "results": [
+                    result(p.id, sc, ex, fl) for p, sc, ex, fl in zip(products, scored, explanations, flags, strict=True)
+                ],
                 "model": model.ref,
                 "beta": beta,
                 "timings_ms": rounded(timings),
@@ -96,9 +100,10 @@ def scoring_router(svc: Service) -> APIRouter:
             products = [[req.pairs[i].product.to_product() for i in idx] for _, idx in groups]
             out = await svc.score(model, [q for q, _ in groups], products, beta, wait_for_room=True)
             results: list[dict | None] = [None] * len(req.pairs)
-            for (_, idx), scored in zip(groups, out.scored, strict=True):
-                for i, sc in zip(idx, scored, strict=True):
-                    results[i] = {"query": req.pairs[i].query, **result(req.pairs[i].product.id, sc)}
+            for (_, idx), scored, prods in zip(groups, out.scored, products, strict=True):
+                flags = svc.listing_flags("/relevance/batch", prods)
+                for i, sc, fl in zip(idx, scored, flags, strict=True):
+                    results[i] = {"query": req.pairs[i].query, **result(req.pairs[i].product.id, sc, flags=fl)}
             svc.record_scored("/relevance/batch", [sc for scored in out.scored for sc in scored])
             out.timings["total"] = (time.perf_counter() - started) * 1000
             svc.observe_stages("/relevance/batch", out.timings)

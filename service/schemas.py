@@ -63,6 +63,11 @@ class ProductResult(BaseModel):
     expected_level: float
     reasoning: str | None = None
     reasoning_error: str | None = None
+    flags: list[str] | None = Field(
+        None,
+        description="Present when the listing looks like it addresses the ranking model "
+        "(['instruction_in_listing']); reported beside the score, never changes it.",
+    )
 
 
 class ModelRef(BaseModel):

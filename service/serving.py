@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from relevance.core import Explanation, RenderedGroup
+from relevance.listing_flags import listing_flags
 from relevance.retrieval_config import Retriever
 from relevance.scoring import Scored
 from relevance.types import Product
@@ -162,6 +163,14 @@ class Service:
             self.metrics.labels.labels(label=sc.label).inc()
             self.metrics.tiers.labels(tier=sc.tier).inc()
         self.metrics.pairs.labels(endpoint=endpoint, outcome="ok").inc(len(scored))
+
+    def listing_flags(self, endpoint: str, products: Sequence[Product]) -> list[list[str]]:
+        """Each product's listing flags (relevance.listing_flags), counted in taosr1_listing_flags_total."""
+        out = [listing_flags(p) for p in products]
+        for flags in out:
+            for flag in flags:
+                self.metrics.listing_flags.labels(endpoint=endpoint, flag=flag).inc()
+        return out
 
     def count_failed_pairs(self, endpoint: str, n_pairs):
         """Route decorator: pairs of a request that fails with a ServiceError count under its kind."""

@@ -109,18 +109,22 @@ def cmd_eval(args) -> int:
     from tqdm import tqdm
 
     from relevance.datasets.loaders import load_pairs
-    from relevance.metrics import classification_report
+    from relevance.metrics import bootstrap_interval, classification_report
 
     settings = _settings(engine=args.engine, retrieval=False if args.no_retrieval else None)
     pairs = load_pairs(args.data, args.format)
     if args.limit:
         pairs = pairs[: args.limit]
     judge, path = load_judge(settings, Path(args.model) if args.model else None)
+    if args.robustness:
+        return _eval_robustness(args, judge, path, pairs, settings)
     started = time.perf_counter()
     with tqdm(total=len(pairs), desc="eval", unit="pair", file=sys.stderr, disable=args.quiet) as bar:
         scored = judge.score_pairs([p.query for p in pairs], [p.product for p in pairs], beta=settings.beta, progress=bar)
     seconds = time.perf_counter() - started
-    report = classification_report([p.level for p in pairs], [s.level for s in scored])
+    gold, pred = [p.level for p in pairs], [s.level for s in scored]
+    report = classification_report(gold, pred)
+    report["macro_f1_ci90"] = [round(v, 4) for v in bootstrap_interval(gold, pred)]
     m = judge.engine.manifest
     report.update(
         {
@@ -136,6 +140,24 @@ def cmd_eval(args) -> int:
         Path(args.out).write_text(json.dumps(report, indent=2))
     print(text)
     return 0
+
+
+def _eval_robustness(args, judge, path, pairs, settings) -> int:
+    """`taosr1 eval --robustness`: injected instructions vs neutral text on the file's non-Exact pairs."""
+    from tqdm import tqdm
+
+    from training.robustness import robustness_report
+
+    n = sum(1 for p in pairs if p.level < 4) * 57
+    with tqdm(total=n, desc="robustness", unit="pair", file=sys.stderr, disable=args.quiet) as bar:
+        report = robustness_report(judge, pairs, beta=settings.beta, progress=bar)
+    m = judge.engine.manifest
+    report["data"] = str(args.data)
+    report["model"] = {"name": m.name, "version": m.version, "stage": m.stage, "path": str(path)}
+    if args.out:
+        Path(args.out).write_text(json.dumps(report, indent=2))
+    print(json.dumps(report))
+    return 0 if report["overall"]["meets_bar"] else 1
 
 
 def cmd_data_synth(args) -> int:
@@ -267,6 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--engine", choices=["transformers", "vllm"])
     s.add_argument("--limit", type=int, help="only the first N pairs")
     s.add_argument("--no-retrieval", action="store_true", help="prompt without retrieved context")
+    s.add_argument(
+        "--robustness",
+        action="store_true",
+        help="instead of F1: inject instructions into every non-Exact listing and report, per family, how much more "
+        "often they raise the label than neutral text of the same length (exit 1 when over the bar)",
+    )
     s.add_argument("--out", help="also write the report (indented JSON) here")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_eval)

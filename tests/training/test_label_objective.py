@@ -1,0 +1,147 @@
+"""The label objective: shared-prefix training forward equals serving's scores; SFT, DPO and GRPO on it move the model."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from relevance.engines.transformers_engine import TransformersEngine
+from relevance.labels import TAOSR1
+from relevance.manifest import read_manifest
+from relevance.prompt import PromptRenderer
+from relevance.types import LabeledPair, Product, RetrievedContext
+from tests.training.conftest import TOY_PAIRS, make_run, toy_records
+from training.config import build_config
+from training.examples import CotRecord
+from training.label_dpo import sample_pairs
+from training.label_objective import LabelGroup, LabelHead, build_groups, label_logits
+from training.policy import TuneConfig, load_policy
+from training.run import RunLayout
+
+
+def _group_records() -> list[CotRecord]:
+    """Two queries with three products each (shared prefixes), plus the toy set."""
+    extra = [
+        LabeledPair("red ceramic mug", Product("m2", "Blue glass mug"), 3),
+        LabeledPair("red ceramic mug", Product("m3", "Steel water bottle, a longer title than the others"), 1),
+        LabeledPair("garden hose", Product("h2", "Hose reel cart"), 2),
+        LabeledPair("garden hose", Product("h3", "Garden hose 100 ft"), 4),
+    ]
+    return toy_records() + [CotRecord(p, RetrievedContext(), "", "rules") for p in extra]
+
+
+def test_shared_prefix_forward_equals_each_prompt_scored_alone(tiny_model_dir, cache_dir):
+    policy = load_policy(tiny_model_dir, cache_dir, build_config(TuneConfig, {"lora": True, "lora_r": 4}), "cpu", "float32")
+    renderer = PromptRenderer(policy.tokenizer, TAOSR1)
+    records = _group_records()
+    groups = build_groups(renderer, records)
+    assert max(g.n for g in groups) == 3  # two queries with three products
+    head = LabelHead(policy.model, policy.tokenizer, TAOSR1)
+    policy.model.eval()
+    for g in groups:
+        shared = label_logits(policy.model, head, g, policy.tokenizer.pad_token_id)
+        for row, suffix in enumerate(g.suffixes):
+            alone = label_logits(policy.model, head, LabelGroup(g.prefix + suffix[:-1], [suffix[-1:]], [g.golds[row]], [0]), 0)
+            torch.testing.assert_close(shared[row], alone[0], atol=1e-4, rtol=1e-4)
+
+
+def test_gradients_reach_every_lora_layer_through_the_shared_prefix(tiny_model_dir, cache_dir):
+    policy = load_policy(tiny_model_dir, cache_dir, build_config(TuneConfig, {"lora": True, "lora_r": 4}), "cpu", "float32")
+    renderer = PromptRenderer(policy.tokenizer, TAOSR1)
+    [g] = [g for g in build_groups(renderer, _group_records()) if g.n == 3][:1]
+    head = LabelHead(policy.model, policy.tokenizer, TAOSR1)
+    logits = label_logits(policy.model, head, g, policy.tokenizer.pad_token_id)
+    torch.nn.functional.cross_entropy(logits, head.columns(g.golds)).backward()
+    grads = {n: p.grad for n, p in policy.model.named_parameters() if p.requires_grad}
+    assert grads and all(v is not None and v.abs().sum() > 0 for n, v in grads.items() if "lora_B" in n)
+
+
+def test_dpo_pairs_follow_pass_at_n_rules():
+    head = type("H", (), {"levels": (4, 3, 2, 1), "column": lambda self, lv: (4, 3, 2, 1).index(lv)})()
+    groups = [LabelGroup([1], [[2], [3]], [4, 1], [0, 1])]
+    sure_right = torch.log(torch.tensor([[1.0, 1e-9, 1e-9, 1e-9], [0.0 + 1e-9, 1e-9, 0.5, 0.5]]))
+    pairs, stats = sample_pairs(groups, [sure_right], head, n=8, seed=0)
+    assert stats["all_correct_skipped"] == 1  # row 0: every draw is the gold label 4
+    assert [(gi, row, c) for gi, row, c, _ in pairs] == [(0, 1, 3)]  # chosen = gold level 1's column
+    assert pairs[0][3] == 2  # rejected = the wrong draw (level 2)
+    assert stats["pass_at_k_exact"][1] == pytest.approx((1.0 + 0.5) / 2, abs=1e-3)
+
+
+@pytest.fixture(scope="module")
+def label_pipeline(tmp_path_factory, tiny_model_dir, cache_dir):
+    """SFT → DPO → GRPO on the label objective, tiny model, toy data (label-only and rationale records)."""
+    from training.dpo import DpoConfig, run_dpo
+    from training.grpo import GrpoConfig, run_grpo
+    from training.sampling import SamplingConfig
+    from training.sft import SftConfig, run_sft
+
+    records = _group_records() * 2
+    run = make_run(tmp_path_factory.mktemp("label-run"), tiny_model_dir, cache_dir, records)
+    common = {"lora": False, "device": "cpu", "log_steps": 1, "save_steps": 100}
+    sft = build_config(SftConfig, {**common, "objective": "label", "epochs": 8, "batch_size": 8, "learning_rate": 1e-2,
+                                   "rationale_fraction": 0.25, "rationale_weight": 0.02, "inject_fraction": 0.5,
+                                   "warmup_ratio": 0.0, "lr_scheduler": "constant"})
+    out = {"sft": run_sft(run, sft)}
+    dpo = build_config(DpoConfig, {**common, "objective": "label", "init": out["sft"]["checkpoint"], "max_steps": 6, "batch_size": 4,
+                                   "learning_rate": 2e-3, "beta": 0.5})
+    out["dpo"] = run_dpo(run, build_config(SamplingConfig, {"n": 4}), dpo)
+    grpo = build_config(GrpoConfig, {**common, "objective": "label", "max_steps": 6, "batch_size": 4, "group_size": 8,
+                                     "learning_rate": 2e-3, "class_balanced": True})
+    out["grpo"] = run_grpo(run, grpo)
+    return run, out
+
+
+def _probs_of_gold(model_dir: Path, cache_dir: Path, records) -> float:
+    from relevance.core import ScoringCore
+    engine = TransformersEngine(model_dir, cache_dir=cache_dir, dtype="float32")
+    scored = ScoringCore(engine).score_pairs([r.pair.query for r in records], [r.pair.product for r in records])
+    return float(np.mean([s.probs[r.pair.level] for s, r in zip(scored, records, strict=True)]))
+
+
+def test_label_sft_learns_the_labels_and_reports_its_efficiency(label_pipeline, tiny_model_dir, cache_dir):
+    run, out = label_pipeline
+    train = read_manifest(Path(out["sft"]["checkpoint"])).metrics["train"]
+    assert train["loss_last"] < train["loss_first"], train
+    assert train["examples_per_s"] > 0 and train["tokens_per_s"] > 0 and train["peak_rss_gb"] > 0
+    records = _group_records()
+    assert _probs_of_gold(Path(out["sft"]["checkpoint"]), cache_dir, records) > _probs_of_gold(tiny_model_dir, cache_dir, records) + 0.1
+
+
+def test_label_dpo_and_grpo_train_from_the_previous_stage(label_pipeline):
+    run, out = label_pipeline
+    layout = RunLayout(run.run_dir)
+    dpo = read_manifest(layout.final("dpo"))
+    assert dpo.parent == str(Path(out["sft"]["checkpoint"]).resolve())
+    assert "pass_at_k_exact" in dpo.metrics["train"]["pairs"]
+    grpo = read_manifest(layout.final("grpo"))
+    assert grpo.parent == str(layout.final("dpo").resolve())
+    history = grpo.metrics["train"]["history"]
+    assert len(history) == 6 and all(0.0 <= h["filtered"] <= 1.0 for h in history)
+
+
+def test_grpo_moves_probability_towards_the_rewarded_label(tmp_path, tiny_model_dir, cache_dir):
+    from training.grpo import GrpoConfig, run_grpo
+
+    records = [CotRecord(p, RetrievedContext(), "", "rules") for p in TOY_PAIRS] * 2
+    run = make_run(tmp_path / "grpo", tiny_model_dir, cache_dir, records)
+    cfg = build_config(GrpoConfig, {"lora": False, "device": "cpu", "objective": "label", "max_steps": 10, "batch_size": 4,
+                                    "group_size": 16, "learning_rate": 3e-3, "log_steps": 1, "save_steps": 100,
+                                    "dynamic_sampling": False, "kl_beta": 0.0})
+    before = _probs_of_gold(tiny_model_dir, cache_dir, records[:4])
+    run_grpo(run, cfg)
+    assert _probs_of_gold(RunLayout(run.run_dir).final("grpo"), cache_dir, records[:4]) > before + 0.05
+
+
+def test_injected_copies_keep_their_true_level():
+    from training.data.injection import augment
+
+    pairs = [p for p in TOY_PAIRS] * 10
+    copies = augment(pairs, 0.5, seed=1)
+    assert copies and all(c.level == next(p.level for p in TOY_PAIRS if p.product.id == c.product.id) for c in copies)
+    assert {t for c in copies for t in c.tags} >= {"injected", "neutral-noise"}
+    assert random.Random(0)  # seeded: same copies again
+    assert augment(pairs, 0.5, seed=1) == copies
