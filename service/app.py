@@ -1,7 +1,7 @@
 """The FastAPI app: wires the `Service` (service.serving) to its routers, middleware and error table.
 
-Routes live in service.routes (scoring and probes) and service.admin (reload, rollback);
-none of them imports a backend.
+Routes live in service.routes (scoring and probes), service.rerank (Cohere/Jina/TEI-compatible
+rerank) and service.admin (reload, rollback); none of them imports a backend.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from service.admin import admin_router
 from service.errors import install_error_handlers
 from service.middleware import install_request_metrics
+from service.rerank import cohere_router, tei_router
 from service.routes import probe_router, scoring_router
 from service.serving import Service
 from service.settings import Settings
@@ -40,6 +41,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = svc
     install_error_handlers(app, on_error=lambda kind: svc.metrics.errors.labels(kind=kind).inc())
     install_request_metrics(app, svc)
-    for router in (scoring_router(svc), probe_router(svc), admin_router(svc)):
+    for router in (scoring_router(svc), cohere_router(svc), tei_router(svc), probe_router(svc), admin_router(svc)):
         app.include_router(router)
     return app

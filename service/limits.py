@@ -64,3 +64,15 @@ def check_batch(pairs: list, s: Settings) -> None:
         _text(problems, f"pairs[{i}].query", pair.query, s.max_query_chars, required=True)
         problems += product_problems(pair.product, f"pairs[{i}].product", s)
     raise_if(problems)
+
+
+def check_rerank(query: str, documents: list[ProductIn], where: str, s: Settings) -> None:
+    """A rerank call (service/rerank.py): the query, then every document as the product it maps to.
+
+    How many documents (1 … TAOSR1_MAX_RERANK_DOCUMENTS) is checked by the request schema.
+    """
+    problems: list[FieldProblem] = []
+    _text(problems, "query", query, s.max_query_chars, required=True)
+    for i, p in enumerate(documents):
+        problems += product_problems(p, f"{where}[{i}]", s)
+    raise_if(problems)

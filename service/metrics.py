@@ -30,7 +30,10 @@ BATCH_TOKEN_BUCKETS = (64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 #: the scoring endpoints (service/app.py's middleware measures these) and their stages, as
 #: recorded in taosr1_stage_duration_seconds{endpoint, stage}; explain exists only online
 STAGES = ("retrieval", "render", "queue", "inference", "explain", "total")
-SCORING_ENDPOINTS = {"/relevance": STAGES, "/relevance/batch": tuple(s for s in STAGES if s != "explain")}
+NO_EXPLAIN = tuple(s for s in STAGES if s != "explain")
+#: the rerank-compatible endpoints (service/rerank.py): Cohere/Jina shape, then TEI shape
+RERANK_ENDPOINTS = ("/v1/rerank", "/v2/rerank", "/rerank")
+SCORING_ENDPOINTS = {"/relevance": STAGES, "/relevance/batch": NO_EXPLAIN, **dict.fromkeys(RERANK_ENDPOINTS, NO_EXPLAIN)}
 #: outcomes of taosr1_model_reloads_total
 RELOAD_OUTCOMES = ("loaded", "failed")
 #: error kinds (service.errors' table)

@@ -12,9 +12,10 @@ import time
 from fastapi import FastAPI
 
 from service.errors import NotReady, to_response
+from service.metrics import SCORING_ENDPOINTS
 from service.serving import Service
 
-MEASURED = ("/relevance", "/relevance/batch")
+MEASURED = tuple(SCORING_ENDPOINTS)
 
 
 def install_request_metrics(app: FastAPI, svc: Service) -> None:

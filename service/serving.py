@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from relevance.core import Explanation, RenderedGroup
+from relevance.engines.base import ScoringGroup
 from relevance.listing_flags import listing_flags
 from relevance.retrieval_config import Retriever
 from relevance.scoring import Scored
@@ -41,6 +42,17 @@ class ScoredGroups:
     groups: list[RenderedGroup]
     scored: list[list[Scored]]
     timings: dict[str, float]  # ms per stage: retrieval, render, queue, inference
+
+
+def chunk_work(work: ScoringGroup, max_pairs: int | None) -> list[ScoringGroup]:
+    """One query group's work cut into groups of at most `max_pairs` products, sharing its prefix.
+
+    >>> [g.n for g in chunk_work(ScoringGroup([1, 2], [[3]] * 5), 2)], chunk_work(ScoringGroup([1], [[2]]), None)[0].n
+    ([2, 2, 1], 1)
+    """
+    if not max_pairs or work.n <= max_pairs:
+        return [work]
+    return [ScoringGroup(work.prefix_ids, work.suffix_ids[i : i + max_pairs]) for i in range(0, work.n, max_pairs)]
 
 
 class Service:
@@ -125,9 +137,20 @@ class Service:
 
     # -- scoring: the core's steps, on the right threads ----------------------------------------
     async def score(
-        self, model: LoadedModel, queries: list[str], products: Sequence[Sequence[Product]], beta: float, wait_for_room: bool
+        self,
+        model: LoadedModel,
+        queries: list[str],
+        products: Sequence[Sequence[Product]],
+        beta: float,
+        wait_for_room: bool,
+        chunk_pairs: int | None = None,
     ) -> ScoredGroups:
-        """Retrieve and render (I/O thread), queue label scoring on the batcher, turn rows into scores."""
+        """Retrieve and render (I/O thread), queue label scoring on the batcher, turn rows into scores.
+
+        With `chunk_pairs`, each rendered group goes to the batcher as jobs of at most that many
+        products, all sharing the group's one prefix (a rerank page of 1,000 documents does not
+        hold the engine for one long call; other requests' jobs interleave).
+        """
         loop = asyncio.get_running_loop()
         core = model.core
         t0 = time.perf_counter()
@@ -139,8 +162,13 @@ class Service:
 
         groups, t_ret = await loop.run_in_executor(self.io_executor, prepare)
         t1 = time.perf_counter()
-        jobs = await self.batcher.submit([g.work for g in groups], model, wait_for_room=wait_for_room)
-        rows = [await j.future for j in jobs]
+        parts = [chunk_work(g.work, chunk_pairs) for g in groups]
+        jobs = await self.batcher.submit([w for ws in parts for w in ws], model, wait_for_room=wait_for_room)
+        done = [np.asarray(await j.future) for j in jobs]
+        rows, start = [], 0
+        for ws in parts:
+            rows.append(done[start] if len(ws) == 1 else np.concatenate(done[start : start + len(ws)]))
+            start += len(ws)
         t2 = time.perf_counter()
         first_start = min(j.started for j in jobs)
         timings = {

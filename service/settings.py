@@ -49,6 +49,9 @@ class Settings(EngineSettings):
     # limits
     max_products: int = Field(128, ge=1, description="Max products in one /relevance call.")
     max_batch_pairs: int = Field(10_000, ge=1, description="Max pairs in one /relevance/batch call.")
+    max_rerank_documents: int = Field(
+        1000, ge=1, description="Max documents in one /v1/rerank, /v2/rerank or /rerank call (one query group)."
+    )
     max_query_chars: int = Field(512, ge=1)
     max_title_chars: int = Field(1000, ge=1)
     max_field_chars: int = Field(2000, ge=1, description="Max chars of brand, category, each attribute.")

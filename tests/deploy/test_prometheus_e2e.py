@@ -3,7 +3,7 @@
 The app (tiny model, real FAISS retrieval) runs under uvicorn on loopback; Prometheus (Debian's
 package, installed by scripts/ensure_prometheus.sh when absent) scrapes it every second from a
 temp config and temp storage on a free loopback port. A fixed schedule of requests over ~10 s
-(online, batch, explain, and some invalid ones) gives every series data. Then every PromQL
+(online, batch, explain, rerank, and some invalid ones) gives every series data. Then every PromQL
 expression of every dashboard panel and annotation is evaluated through Prometheus's HTTP API:
 all must be valid, use only names the service exports, and return data, except panels marked
 vLLM-only (allowed empty while the engine is not vLLM) and event annotations (empty while
@@ -52,6 +52,12 @@ def _schedule() -> list[tuple[float, str, dict, int]]:
     for i in range(4):  # offline batch: 12 pairs over 3 queries
         pairs = [{"query": QUERIES[(i + j) % 3], "product": PRODUCTS[j % 6]} for j in range(12)]
         plan.append((1.0 + i * 2.3, "/relevance/batch", {"pairs": pairs}, 200))
+    titles = [p["title"] for p in PRODUCTS]
+    for i in range(6):  # rerank-compatible endpoints: Cohere/Jina v1 and v2, TEI
+        path = ("/v1/rerank", "/v2/rerank", "/rerank")[i % 3]
+        key = "texts" if path == "/rerank" else "documents"
+        plan.append((0.8 + i * 1.5, path, {"query": QUERIES[i % len(QUERIES)], key: titles[: 2 + i % 5]}, 200))
+    plan.append((9.0, "/v1/rerank", {"query": "no documents", "documents": []}, 422))  # rerank: empty
     bad = [
         {"query": "no products field"},                                            # schema: missing field
         {"query": "", "products": PRODUCTS[:1]},                                   # limits: empty query
@@ -84,7 +90,7 @@ def _run_load(base_url: str) -> dict:
             results.append((path, body, expected, status, payload))
     wrong = [(p, b, e, s, pl) for p, b, e, s, pl in results if s != e]
     assert not wrong, f"unexpected statuses: {wrong[:3]}"
-    ok_pairs = sum(len(pl["results"]) for _, _, _, s, pl in results if s == 200)
+    ok_pairs = sum(len(pl if isinstance(pl, list) else pl["results"]) for _, _, _, s, pl in results if s == 200)
     return {"requests": len(results), "ok_pairs": ok_pairs, "invalid": sum(1 for r in results if r[3] == 422)}
 
 
