@@ -58,9 +58,9 @@ class Service:
         self.draining = False
         self.reloader = Reloader(self)
 
-    def start_draining(self) -> None:
+    def start_draining(self, why: str = "shutdown") -> None:
         if not self.draining:
-            log.info("draining: readiness 503, new scoring requests refused, %d in flight", self.inflight)
+            log.info("draining (%s): readiness 503, new scoring requests refused, %d in flight", why, self.inflight)
         self.draining = True
         self.metrics.ready.set(0)
 
