@@ -51,7 +51,7 @@ def main() -> None:
 
     base = Settings()
     registry = Path(tempfile.mkdtemp(prefix="taosr1-bench-registry-"))
-    publish(default_model_dir(base), registry, version="v0001")
+    publish(default_model_dir(base), registry, version="v0001", cache_dir=base.cache_dir)
     settings = Settings(port=free_port(), registry_dir=registry, registry_poll_s=0.5)
     samples: list[tuple[float, float, int, str | None]] = []  # start, seconds, status, version
     stop = threading.Event()
@@ -71,7 +71,7 @@ def main() -> None:
         thread.start()
         time.sleep(args.steady_s)
         published_at = time.perf_counter()
-        publish(default_model_dir(base), registry, version="v0002")
+        publish(default_model_dir(base), registry, version="v0002", cache_dir=base.cache_dir)
         deadline = time.monotonic() + 600
         while not any(v == "v0002" for *_, v in samples) and time.monotonic() < deadline:
             time.sleep(0.05)

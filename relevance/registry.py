@@ -13,6 +13,11 @@ point leaves the registry valid: either the new version is absent, or present bu
 `latest`, or fully published. `resolve` turns a version name into a folder and refuses
 anything that would leave the registry (path traversal, absolute paths, links).
 
+`publish` validates the staged copy (relevance.validate: manifest, weights readable and
+shaped for their base, tokenizer, one token per label) before the rename, so a broken
+checkpoint never enters `versions/` and `latest` only ever names a version that validated.
+`fallback_versions` lists what a starting service tries after `latest`.
+
 Serving imports this module to hot-load, so it knows nothing about training.
 """
 
@@ -27,6 +32,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from relevance.manifest import MANIFEST_FILE, CheckpointManifest, ManifestError, read_manifest, write_manifest
+from relevance.validate import CheckpointInvalid, validate_checkpoint
 
 VERSIONS_DIR = "versions"
 LATEST_FILE = "latest"
@@ -40,6 +46,10 @@ PUBLISH_STEPS = ("staged", "manifest_written", "renamed", "latest_tmp_written", 
 
 class RegistryError(ValueError):
     """A registry operation was refused: bad version name, missing version, broken pointer."""
+
+
+class PublishRefused(RegistryError):
+    """`publish` refused a checkpoint that failed validation; nothing was written."""
 
 
 class VersionNameError(RegistryError):
@@ -176,12 +186,18 @@ def publish(
     *,
     version: str | None = None,
     make_latest: bool = True,
+    validate: bool = True,
+    cache_dir: Path | str | None = None,
     _hook: Callable[[str], None] | None = None,
 ) -> Path:
     """Publish the checkpoint in `src_dir` as a new version; returns its folder.
 
     `manifest` (default: the one in `src_dir`) is written with `version` filled in — an
     explicit name, or the next `vNNNN`; its `parent` defaults to the current latest.
+    With `validate` (the default) the staged copy must pass relevance.validate, else
+    PublishRefused (one line) and nothing is published; `cache_dir` is where an adapter's
+    embedded base model is prepared (default: var/cache). `validate=False` exists for tests
+    that need a broken version in a registry.
     `_hook(step)` is called after each step of PUBLISH_STEPS (crash-injection for tests).
     """
     hook = _hook or (lambda step: None)
@@ -207,6 +223,8 @@ def publish(
         write_manifest(staging, final_manifest)
         _fsync_dir(staging)
         hook("manifest_written")
+        if validate:
+            _validate_staged(staging, src, cache_dir)
         os.rename(staging, registry / VERSIONS_DIR / version)
         _fsync_dir(registry / VERSIONS_DIR)
         hook("renamed")
@@ -217,6 +235,44 @@ def publish(
     if make_latest:
         _write_pointer(registry, version, hook)
     return target
+
+
+def _validate_staged(staging: Path, src: Path, cache_dir: Path | str | None) -> None:
+    from relevance.paths import REPO_ROOT
+
+    try:
+        validate_checkpoint(staging, cache_dir or REPO_ROOT / "var" / "cache")
+    except CheckpointInvalid as exc:
+        reason = str(exc).replace(str(staging), str(src))
+        raise PublishRefused(f"not published: {reason}") from exc
+
+
+def fallback_versions(registry_dir: Path | str, latest: str | None) -> list[str]:
+    """Versions to try, newest first, when `latest` cannot be served: its `parent` chain.
+
+    `publish` records the `latest` of the time as a version's parent, so the chain is the
+    pointer's history (a rollback's abandoned versions drop out). When the chain cannot be
+    read (no latest, or its manifest is broken) every other published version, by name
+    descending (`vNNNN` names sort by age).
+    """
+    known = set(list_versions(registry_dir))
+    root = Path(registry_dir) / VERSIONS_DIR
+    try:
+        current = read_manifest(root / latest).parent if latest in known else None
+    except ManifestError:
+        latest_readable = False
+    else:
+        latest_readable = latest in known
+    if not latest_readable:
+        return [v for v in sorted(known, reverse=True) if v != latest]
+    chain: list[str] = []
+    while current in known and current not in chain and current != latest:
+        chain.append(current)
+        try:
+            current = read_manifest(root / current).parent
+        except ManifestError:
+            break
+    return chain
 
 
 def set_latest(registry_dir: Path | str, version: str) -> None:

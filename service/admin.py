@@ -11,7 +11,7 @@ import secrets
 
 from fastapi import APIRouter, Depends, Header, Request
 
-from service.errors import Forbidden, NotFound, Unauthorized
+from service.errors import Forbidden, NotFound, Unauthorized, error_responses
 from service.schemas import ReloadRequest
 from service.serving import Service
 
@@ -29,7 +29,10 @@ def require_admin(request: Request, authorization: str | None = Header(None)) ->
 
 
 def admin_router(svc: Service) -> APIRouter:
-    router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin)])
+    router = APIRouter(
+        prefix="/admin", dependencies=[Depends(require_admin)],
+        responses=error_responses("bad_request", "validation", "unauthorized", "forbidden", "not_found", "conflict", "internal"),
+    )
 
     def answer(attempt) -> dict:
         return {"status": attempt.outcome, **attempt.__dict__, "serving": svc.runtime.current.ref.model_dump()}

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from service.admin import admin_router
+from service.docs import install_docs
 from service.errors import install_error_handlers
 from service.middleware import install_request_metrics
 from service.rerank import cohere_router, tei_router
@@ -37,8 +38,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Online relevance scoring for e-commerce search (TaoSR1: label first, reasoning after).",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by install_docs (works offline)
     )
     app.state.service = svc
+    install_docs(app)
     install_error_handlers(app, on_error=lambda kind: svc.metrics.errors.labels(kind=kind).inc())
     install_request_metrics(app, svc)
     for router in (scoring_router(svc), cohere_router(svc), tei_router(svc), probe_router(svc), admin_router(svc)):

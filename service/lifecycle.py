@@ -30,8 +30,7 @@ class DrainingServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame) -> None:
         if self.drain_started is None and sig in (signal.SIGTERM, signal.SIGINT):
             self.drain_started = time.monotonic()
-            self.service.start_draining()
-            log.info("signal %s: draining (readiness 503), in flight: %d", sig, self.service.inflight)
+            self.service.start_draining(f"signal {sig}")  # logs the one line
             return
         super().handle_exit(sig, frame)
 

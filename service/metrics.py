@@ -36,6 +36,8 @@ RERANK_ENDPOINTS = ("/v1/rerank", "/v2/rerank", "/rerank")
 SCORING_ENDPOINTS = {"/relevance": STAGES, "/relevance/batch": NO_EXPLAIN, **dict.fromkeys(RERANK_ENDPOINTS, NO_EXPLAIN)}
 #: outcomes of taosr1_model_reloads_total
 RELOAD_OUTCOMES = ("loaded", "failed")
+#: reasons of taosr1_model_load_skipped_total (service.runtime.Skipped.kind)
+SKIP_REASONS = ("invalid", "load_failed", "registry")
 #: error kinds (service.errors' table)
 ERROR_KINDS = tuple(STATUS_BY_KIND)
 #: foreign series passed through from the process-global registry (in-process vLLM engine)
@@ -104,6 +106,12 @@ class Metrics:
         self.reloads = Counter(
             "taosr1_model_reloads_total", "Model load/reload attempts by outcome.", ["outcome"], registry=r
         )
+        self.load_skipped = Counter(
+            "taosr1_model_load_skipped_total",
+            "Models start-up skipped before serving one, by reason: invalid (failed validation), "
+            "load_failed (did not load or warm up), registry (a pointer or version that does not resolve).",
+            ["reason"], registry=r,
+        )
         self.model_loaded_at = Gauge(
             "taosr1_model_loaded_timestamp_seconds", "Unix time the serving model was installed.", registry=r
         )
@@ -127,6 +135,8 @@ class Metrics:
             self.reloads.labels(outcome=outcome)
         for kind in ERROR_KINDS:
             self.errors.labels(kind=kind)
+        for reason in SKIP_REASONS:
+            self.load_skipped.labels(reason=reason)
         if passthrough_prefixes:
             r.register(_Passthrough(passthrough_prefixes))
 

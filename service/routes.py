@@ -14,7 +14,7 @@ from fastapi import APIRouter, Response
 from relevance.assemble import group_by_query
 from relevance.core import Explanation
 from relevance.scoring import Scored
-from service.errors import NotReady
+from service.errors import NotReady, error_responses
 from service.limits import check_batch, check_relevance
 from service.schemas import BatchRequest, BatchResponse, RelevanceRequest, RelevanceResponse
 from service.serving import Service
@@ -54,11 +54,15 @@ def batch_groups(queries: list[str], max_products: int) -> list[tuple[str, list[
     return out
 
 
+#: what a scoring route can answer besides 200 (the OpenAPI lists each with the error envelope)
+SCORING_ERRORS = error_responses("bad_request", "validation", "overloaded", "not_ready", "engine", "internal")
+
+
 def scoring_router(svc: Service) -> APIRouter:
     router = APIRouter()
     settings = svc.settings
 
-    @router.post("/relevance", response_model=RelevanceResponse, response_model_exclude_none=True)
+    @router.post("/relevance", response_model=RelevanceResponse, response_model_exclude_none=True, responses=SCORING_ERRORS)
     @svc.count_failed_pairs("/relevance", lambda req: len(req.products))
     async def relevance(req: RelevanceRequest):
         """Score a page of candidate products for one query."""
@@ -88,7 +92,9 @@ def scoring_router(svc: Service) -> APIRouter:
                 "timings_ms": rounded(timings),
             }
 
-    @router.post("/relevance/batch", response_model=BatchResponse, response_model_exclude_none=True)
+    @router.post(
+        "/relevance/batch", response_model=BatchResponse, response_model_exclude_none=True, responses=SCORING_ERRORS
+    )
     @svc.count_failed_pairs("/relevance/batch", lambda req: len(req.pairs))
     async def relevance_batch(req: BatchRequest):
         """Score many (query, product) pairs — offline jobs. Grouped by query inside; results in input order."""
@@ -121,7 +127,7 @@ def probe_router(svc: Service) -> APIRouter:
         """Liveness: the process is up and its event loop answers."""
         return {"status": "alive"}
 
-    @router.get("/readyz")
+    @router.get("/readyz", responses=error_responses("not_ready"))
     async def readyz():
         """Readiness: a model is loaded and its warm-up scoring pass succeeded."""
         if svc.draining:

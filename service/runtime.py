@@ -3,6 +3,11 @@
 `LoadedModel` bundles the scoring core (engine, prompt renderer, retriever) with its manifest; jobs
 keep a reference to the one that accepted them, so a later swap never changes a request's
 model mid-flight. Loading happens off the event loop.
+
+At start (`load_initial`) the service tries, in order: TAOSR1_MODEL_DIR alone when it is set;
+else the registry's `latest`, the versions before it (relevance.registry.fallback_versions),
+then the embedded default — validating each registry version cheaply before loading it — and
+serves the first that loads. What it skipped, and why, is returned for /models and metrics.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from relevance.engines.options import open_engine
 from relevance.manifest import CheckpointManifest, check_retrieval
 from relevance.paths import REPO_ROOT
 from relevance.prompt import PromptRenderer
-from relevance.registry import read_latest, resolve
+from relevance.registry import RegistryError, fallback_versions, read_latest, resolve
 from relevance.retrieval_config import Retriever
+from relevance.validate import CheckpointInvalid, validate_checkpoint
 from service.errors import NotReady
 from service.schemas import ModelRef
 from service.settings import Settings
@@ -40,14 +46,58 @@ def default_model_dir(settings: Settings) -> Path:
     return prepare_base_model(settings.cache_dir)
 
 
-def initial_model(settings: Settings) -> tuple[Path, str | None]:
-    """What the service loads at start and its registry version (None when not from the registry):
-    TAOSR1_MODEL_DIR if set, else the registry's `latest` version if one is published, else the default."""
-    if settings.model_dir is None:
-        latest = read_latest(settings.registry_dir) if Path(settings.registry_dir).is_dir() else None
-        if latest is not None:
-            return resolve(settings.registry_dir, latest), latest
-    return default_model_dir(settings), None
+@dataclass
+class Skipped:
+    """A model the start-up did not serve, and why (reported in /models as registry.skipped)."""
+
+    version: str  # the registry version, 'latest' for a broken pointer, or the folder served outside the registry
+    reason: str  # one line
+    kind: str  # invalid | load_failed | registry (the metric label)
+
+
+def start_candidates(settings: Settings) -> tuple[list[tuple[Path | None, str | None]], list[Skipped]]:
+    """The (folder, registry version) pairs start-up tries in order — folder None is the embedded
+    default, resolved only when reached — and the registry entries it could not even resolve."""
+    if settings.model_dir is not None:
+        return [(settings.model_dir, None)], []
+    registry = Path(settings.registry_dir)
+    candidates: list[tuple[Path | None, str | None]] = []
+    skipped: list[Skipped] = []
+    if registry.is_dir():
+        try:
+            latest = read_latest(registry)
+        except (RegistryError, OSError) as exc:
+            latest = None
+            skipped.append(Skipped("latest", " ".join(str(exc).split()), "registry"))
+        for version in ([latest] if latest else []) + fallback_versions(registry, latest):
+            try:
+                candidates.append((resolve(registry, version), version))
+            except (RegistryError, OSError) as exc:
+                skipped.append(Skipped(version, " ".join(str(exc).split()), "registry"))
+    candidates.append((None, None))
+    return candidates, skipped
+
+
+def load_initial(settings: Settings, retriever: Retriever | None) -> tuple[LoadedModel | None, list[Skipped]]:
+    """Load the first start candidate that validates and loads (blocking); None when none did."""
+    candidates, skipped = start_candidates(settings)
+    for path, version in candidates:
+        try:
+            if version is not None:
+                validate_checkpoint(path, settings.cache_dir)
+                log.info("start: %s validated", version)
+            loaded = load_model(settings, path if path is not None else default_model_dir(settings), retriever)
+        except Exception as exc:  # noqa: BLE001 - any failure means: try the next candidate
+            kind = "invalid" if isinstance(exc, CheckpointInvalid) else "load_failed"
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+            skipped.append(Skipped(version or str(path or "embedded default"), reason, kind))
+            log.error("start: skipped %s (%s)", version or path or "the embedded default", reason)
+            continue
+        loaded.registry_version = version
+        if skipped:
+            log.warning("start: serving %s after skipping %s", version or loaded.path, [s.version for s in skipped])
+        return loaded, skipped
+    return None, skipped
 
 
 @dataclass

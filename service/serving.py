@@ -29,7 +29,7 @@ from service.batcher import Batcher
 from service.errors import ServiceError
 from service.metrics import Metrics
 from service.reloader import Reloader
-from service.runtime import LoadedModel, ModelRuntime, initial_model, load_model
+from service.runtime import LoadedModel, ModelRuntime, load_initial, load_model
 from service.settings import Settings
 
 log = logging.getLogger("taosr1.serving")
@@ -71,7 +71,9 @@ class Service:
         self.draining = False
         self.reloader = Reloader(self)
 
-    def start_draining(self) -> None:
+    def start_draining(self, why: str = "shutdown") -> None:
+        if not self.draining:
+            log.info("draining (%s): readiness 503, new scoring requests refused, %d in flight", why, self.inflight)
         self.draining = True
         self.metrics.ready.set(0)
 
@@ -103,22 +105,29 @@ class Service:
         self.reloader.start()
 
     async def _load_initial(self) -> None:
+        """Serve the first good model of latest → earlier versions → the embedded default (service.runtime)."""
         loop = asyncio.get_running_loop()
         try:
-            model_dir, registry_version = await loop.run_in_executor(self.io_executor, initial_model, self.settings)
-            loaded = await loop.run_in_executor(self.engine_executor, self.load, model_dir)
-            loaded.registry_version = registry_version
-        except Exception as exc:
+            loaded, skipped = await loop.run_in_executor(self.engine_executor, load_initial, self.settings, self.retriever)
+        except Exception as exc:  # a bug in the fallback itself: reported like a failed load
             log.exception("model load failed")
+            loaded, skipped = None, []
             self.runtime.last_error = f"{type(exc).__name__}: {exc}"
+        for s in skipped:
+            self.metrics.load_skipped.labels(reason=s.kind).inc()
             self.metrics.reloads.labels(outcome="failed").inc()
+        if loaded is None:
+            if skipped:
+                self.runtime.last_error = skipped[-1].reason
+            self.reloader.note_initial(None, skipped)
             return
         self.install(loaded)
-        self.reloader.note_initial(loaded)
+        self.reloader.note_initial(loaded, skipped)
         self.metrics.reloads.labels(outcome="loaded").inc()
 
     def install(self, loaded: LoadedModel) -> None:
         self.runtime.current = loaded
+        self.runtime.last_error = None
         ref = loaded.ref
         self.metrics.set_model(ref.name, ref.version, ref.stage, ref.engine)
         self.metrics.ready.set(1)

