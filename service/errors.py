@@ -82,6 +82,18 @@ class MethodNotAllowed(ServiceError):
     kind = "method_not_allowed"
 
 
+class DeadlineExceeded(ServiceError):
+    """Accepted, but the engine could not answer within the request's deadline (TAOSR1_OVERLOAD=reject)."""
+
+    kind = "deadline"
+
+
+class Abandoned(ServiceError):
+    """The client gave up (disconnected) before the answer: its queued work was withdrawn."""
+
+    kind = "abandoned"
+
+
 STATUS_BY_KIND: dict[str, int] = {
     BadRequest.kind: 400,
     MethodNotAllowed.kind: 405,
@@ -93,6 +105,8 @@ STATUS_BY_KIND: dict[str, int] = {
     NotFound.kind: 404,
     Conflict.kind: 409,
     EngineFailure.kind: 500,
+    DeadlineExceeded.kind: 504,
+    Abandoned.kind: 499,
     ServiceError.kind: 500,
 }
 
@@ -224,7 +238,9 @@ class ErrorEnvelope(BaseModel):
 _DESCRIPTIONS = {
     "bad_request": "the body is not UTF-8 encoded JSON",
     "validation": "invalid request: each field named with its problem and fix",
-    "overloaded": "the queue is full: retry after Retry-After seconds",
+    "overloaded": "the queue is full, or the work queued ahead would not let this request finish within its "
+    "deadline: retry after Retry-After seconds",
+    "deadline": "accepted, but not answered within deadline_ms (TAOSR1_OVERLOAD=reject): retry after Retry-After seconds",
     "not_ready": "no model loaded yet, or shutting down: retry after Retry-After seconds",
     "unauthorized": "no bearer token",
     "forbidden": "wrong bearer token",

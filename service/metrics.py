@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from prometheus_client.registry import Collector
 
 from relevance.listing_flags import FLAG as LISTING_FLAG
+from service.deadline import FALLBACK_REASONS, REFUSAL_REASONS
 from service.errors import STATUS_BY_KIND
 
 # 1 ms … 10 s, denser where online scoring lives (20–500 ms)
@@ -121,6 +122,7 @@ class Metrics:
             ["endpoint", "flag"],
             registry=r,
         )
+        self._overload_series(r)
         # Series that exist from the start (at 0): rate() then counts the first request, the
         # first error or the first load, instead of starting a new series at 1 and missing it.
         for endpoint, stages in SCORING_ENDPOINTS.items():
@@ -139,6 +141,37 @@ class Metrics:
             self.load_skipped.labels(reason=reason)
         if passthrough_prefixes:
             r.register(_Passthrough(passthrough_prefixes))
+
+    def _overload_series(self, r: CollectorRegistry) -> None:
+        """Deadlines and overload (service.deadline, service.overload), created at 0 for every scoring endpoint."""
+        self.deadline_misses = Counter(
+            "taosr1_deadline_misses_total",
+            "Scoring requests not answered with the model's scores within their deadline: answered late, or "
+            "deadline errors (504, TAOSR1_OVERLOAD=reject).",
+            ["endpoint"], registry=r,
+        )
+        self.admissions_refused = Counter(
+            "taosr1_admissions_refused_total",
+            "Requests whose pairs could not all be admitted to the engine, by reason: too_large (not within the "
+            "deadline even with an empty queue), queue (the work queued ahead), queue_full (TAOSR1_QUEUE_MAX_PAIRS). "
+            "Refused with 422/429, or (TAOSR1_OVERLOAD=fallback) degraded to the fallback scorer.",
+            ["endpoint", "reason"], registry=r,
+        )
+        self.fallback_pairs = Counter(
+            "taosr1_fallback_pairs_total",
+            "Pairs scored by the fallback scorer (TAOSR1_OVERLOAD=fallback), by reason: an admission refusal or "
+            "deadline (queued work that did not finish in time).",
+            ["endpoint", "reason"], registry=r,
+        )
+        self.engine_tokens_per_s = Gauge(
+            "taosr1_engine_tokens_per_second", "The serving engine's measured scoring speed (prompt tokens/s, EWMA).", registry=r
+        )
+        for endpoint in SCORING_ENDPOINTS:
+            self.deadline_misses.labels(endpoint=endpoint)
+            for reason in REFUSAL_REASONS:
+                self.admissions_refused.labels(endpoint=endpoint, reason=reason)
+            for reason in FALLBACK_REASONS:
+                self.fallback_pairs.labels(endpoint=endpoint, reason=reason)
 
     def set_model(self, name: str, version: str, stage: str, engine: str) -> None:
         self.model_info.clear()

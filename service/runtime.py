@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relevance.base_model import prepare_base_model
-from relevance.core import ScoringCore
+from relevance.core import WARM_UP, ScoringCore
 from relevance.engines.base import Engine
 from relevance.engines.options import open_engine
 from relevance.manifest import CheckpointManifest, check_retrieval
@@ -28,7 +28,9 @@ from relevance.paths import REPO_ROOT
 from relevance.prompt import PromptRenderer
 from relevance.registry import RegistryError, fallback_versions, read_latest, resolve
 from relevance.retrieval_config import Retriever
+from relevance.types import RetrievedContext
 from relevance.validate import CheckpointInvalid, validate_checkpoint
+from service.deadline import Pace
 from service.errors import NotReady
 from service.schemas import ModelRef
 from service.settings import Settings
@@ -109,6 +111,7 @@ class LoadedModel:
     load_seconds: float
     registry_version: str | None = None  # the registry's name for it, when it came from the registry
     leases: int = 0  # requests using it now (event-loop thread only); it is closed after the last one
+    pace: Pace | None = None  # its measured speed (admission by cost); None: admit without estimating
 
     @property
     def engine(self) -> Engine:
@@ -138,12 +141,36 @@ def load_model(settings: Settings, model_dir: Path, retriever: Retriever | None 
         check_retrieval(engine.manifest, settings.retrieval_config, retriever, model_dir)
         core = ScoringCore(engine, retriever)
         core.warm_up()
+        pace = measure_pace(core, settings.admission_headroom)
     except BaseException:
         engine.close()  # a half-loaded engine must not keep its memory (or vLLM's processes)
         raise
-    loaded = LoadedModel(core, engine.manifest, Path(model_dir), time.time(), time.perf_counter() - started)
+    loaded = LoadedModel(core, engine.manifest, Path(model_dir), time.time(), time.perf_counter() - started, pace=pace)
     log.info("loaded %s v%s from %s in %.1fs", loaded.manifest.name, loaded.manifest.version, model_dir, loaded.load_seconds)
     return loaded
+
+
+#: the timed pass at load: the warm-up query with its products four times over, and a short generation
+PACE_PRODUCTS, PACE_NEW_TOKENS = 4, 8
+
+
+def measure_pace(core: ScoringCore, headroom: float = 1.0) -> Pace:
+    """The engine's speed, measured once at load (after the warm-up): a scoring pass and a short generation.
+
+    The batcher refines the scoring speed from every engine call; explain refines the generation speed.
+    """
+    query, products = WARM_UP
+    [group] = core.render([query], [(products * PACE_PRODUCTS)[:PACE_PRODUCTS]], [RetrievedContext()])
+    t = time.perf_counter()
+    core.label_scores([group])
+    scoring_s = time.perf_counter() - t
+    request = core.explain_requests(group, [core.scheme.level_values[0]], PACE_NEW_TOKENS)[:1]
+    t = time.perf_counter()
+    core.engine.generate(request)
+    decode_s = (time.perf_counter() - t) / PACE_NEW_TOKENS
+    pace = Pace(group.work.tokens / max(scoring_s, 1e-6), decode_s, headroom=headroom)
+    log.info("measured pace: %.0f prompt tokens/s, %.1f ms per generated token", pace.tokens_per_s, decode_s * 1000)
+    return pace
 
 
 class ModelRuntime:

@@ -3,7 +3,8 @@
 It runs the scoring core (relevance.core) for the routes: the CPU-side steps (retrieve,
 render) on an I/O thread, `label_scores` through the request batcher onto the engine thread,
 `explain` on the engine thread; it records the per-stage timings and the metrics every
-backend emits. Routes call `score` / `explain` and never touch an engine; this module knows
+backend emits. With a request deadline, admission by cost, withdrawal of abandoned work and the
+fallback scorer (`TAOSR1_OVERLOAD=fallback`) come from service.overload. Routes call `score` / `explain` and never touch an engine; this module knows
 nothing about HTTP schemas.
 """
 
@@ -15,17 +16,17 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import numpy as np
-
-from relevance.core import Explanation, RenderedGroup
+from relevance.core import WARM_UP, Explanation, RenderedGroup
 from relevance.engines.base import ScoringGroup
 from relevance.listing_flags import listing_flags
 from relevance.retrieval_config import Retriever
 from relevance.scoring import Scored
 from relevance.types import Product
+from service import overload
 from service.batcher import Batcher
+from service.deadline import Deadline
 from service.errors import ServiceError
 from service.metrics import Metrics
 from service.reloader import Reloader
@@ -41,7 +42,8 @@ class ScoredGroups:
 
     groups: list[RenderedGroup]
     scored: list[list[Scored]]
-    timings: dict[str, float]  # ms per stage: retrieval, render, queue, inference
+    timings: dict[str, float]  # ms per stage: retrieval, render, queue, inference (fallback when used)
+    scored_by: list[list[str]] = field(default_factory=list)  # per group, per product: "model" or "fallback"
 
 
 def chunk_work(work: ScoringGroup, max_pairs: int | None) -> list[ScoringGroup]:
@@ -65,6 +67,8 @@ class Service:
         self.engine_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="taosr1-engine")
         self.io_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="taosr1-prep")
         self.retriever: Retriever | None = None
+        self.fallback = None  # retrieval.fallback.FallbackScorer, loaded when TAOSR1_OVERLOAD=fallback
+        self.fallback_pair_s = 0.0  # its measured seconds per pair (EWMA)
         self.batcher: Batcher | None = None
         self.load_task: asyncio.Task | None = None
         self.inflight = 0
@@ -92,12 +96,32 @@ class Service:
             )
         self.retriever = open_retriever(index_dir, config)
 
+    def load_fallback(self) -> None:
+        """The fallback scorer on the retrieval embedder (TAOSR1_OVERLOAD=fallback only), timed once."""
+        if self.settings.overload != "fallback":
+            return
+        from retrieval.embedder import Embedder
+        from retrieval.fallback import FallbackScorer
+
+        kb = getattr(self.retriever, "kb", None)
+        embedder = kb.embedder if kb is not None else Embedder.load()
+        index_dir = self.settings.resolved_index_dir
+        scorer = FallbackScorer.open(embedder, index_dir if index_dir.is_dir() else None)
+        query, products = WARM_UP
+        for _ in range(2):  # the second pass is the measured one
+            t = time.perf_counter()
+            scorer.label_scores([query] * len(products), list(products))
+            self.fallback_pair_s = (time.perf_counter() - t) / len(products)
+        self.fallback = scorer
+        log.info("fallback scorer ready (thresholds %s, %s)", scorer.calibration.thresholds, scorer.calibration.data)
+
     def load(self, model_dir) -> LoadedModel:
         """Load and warm up a checkpoint with this service's retriever (blocking)."""
         return load_model(self.settings, model_dir, self.retriever)
 
     async def start(self) -> None:
         await asyncio.get_running_loop().run_in_executor(self.io_executor, self.load_retriever)
+        await asyncio.get_running_loop().run_in_executor(self.io_executor, self.load_fallback)
         s = self.settings
         self.batcher = Batcher(self.engine_executor, self.metrics, s.batch_max_tokens, s.batch_max_wait_ms, s.queue_max_pairs, s.retry_after_s)
         self.batcher.start()
@@ -153,12 +177,18 @@ class Service:
         beta: float,
         wait_for_room: bool,
         chunk_pairs: int | None = None,
+        deadline: Deadline | None = None,
+        endpoint: str = "",
+        receive: overload.Receive | None = None,
     ) -> ScoredGroups:
         """Retrieve and render (I/O thread), queue label scoring on the batcher, turn rows into scores.
 
         With `chunk_pairs`, each rendered group goes to the batcher as jobs of at most that many
         products, all sharing the group's one prefix (a rerank page of 1,000 documents does not
-        hold the engine for one long call; other requests' jobs interleave).
+        hold the engine for one long call; other requests' jobs interleave). With a `deadline`:
+        admission by cost, waiting until the deadline at most, and the fallback scorer for what
+        cannot make it (service.overload); when the client disconnects (its ASGI `receive` says so)
+        the request's queued work is withdrawn.
         """
         loop = asyncio.get_running_loop()
         core = model.core
@@ -171,28 +201,37 @@ class Service:
 
         groups, t_ret = await loop.run_in_executor(self.io_executor, prepare)
         t1 = time.perf_counter()
-        parts = [chunk_work(g.work, chunk_pairs) for g in groups]
-        jobs = await self.batcher.submit([w for ws in parts for w in ws], model, wait_for_room=wait_for_room)
-        done = [np.asarray(await j.future) for j in jobs]
-        rows, start = [], 0
-        for ws in parts:
-            rows.append(done[start] if len(ws) == 1 else np.concatenate(done[start : start + len(ws)]))
-            start += len(ws)
+        admitted = overload.admit_groups(self, model, groups, deadline, endpoint)
+        got = await overload.engine_rows(self, model, groups, admitted, wait_for_room, chunk_pairs, deadline, endpoint, receive)
         t2 = time.perf_counter()
-        first_start = min(j.started for j in jobs)
+        started = [j.started for j in got.jobs if j.started]
+        first_start = min(started) if started else t2
         timings = {
             "retrieval": (t_ret - t0) * 1000,
             "render": (t1 - t_ret) * 1000,
             "queue": max(0.0, first_start - t1) * 1000,
             "inference": (t2 - first_start) * 1000,
         }
-        return ScoredGroups(groups, [core.rows(np.asarray(r), beta) for r in rows], timings)
+        rows, scored_by = await overload.with_fallback(self, groups, got, len(core.scheme.levels), endpoint, timings)
+        return ScoredGroups(groups, [core.rows(r, beta) for r in rows], timings, scored_by)
 
-    async def explain(self, model: LoadedModel, group: RenderedGroup, scored: list[Scored]) -> list[Explanation]:
-        """Rationales after each product's scored level, from the prompt ids the request already rendered."""
-        levels = [sc.level for sc in scored]
-        run = functools.partial(model.core.explain, group, levels, self.settings.explain_max_new_tokens)
-        return await asyncio.get_running_loop().run_in_executor(self.engine_executor, run)
+    async def explain(
+        self, model: LoadedModel, group: RenderedGroup, scored: list[Scored], deadline: Deadline | None = None,
+        skip: Sequence[str | None] | None = None,
+    ) -> list[Explanation]:
+        """Rationales after each product's scored level, from the prompt ids the request already rendered;
+        with a deadline, only those that fit (the others say why: service.overload.explain_within)."""
+        return await overload.explain_within(self, model, group, scored, deadline, skip)
+
+    def deadline(self, deadline_ms: float | None, started: float) -> Deadline:
+        """A request's deadline: its `deadline_ms`, or TAOSR1_DEADLINE_MS, from when it started."""
+        s = self.settings
+        return Deadline.after(s.deadline_ms if deadline_ms is None else deadline_ms, s.deadline_margin_ms, started)
+
+    def note_deadline(self, endpoint: str, deadline: Deadline) -> None:
+        """Count a deadline miss when the answer leaves after its deadline."""
+        if deadline.missed():
+            self.metrics.deadline_misses.labels(endpoint=endpoint).inc()
 
     # -- metrics ------------------------------------------------------------------------
     def record_scored(self, endpoint: str, scored: list[Scored]) -> None:

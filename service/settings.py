@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -66,6 +67,25 @@ class Settings(EngineSettings):
     queue_max_pairs: int = Field(2048, ge=1, description="Pairs waiting for the engine before 429.")
     retry_after_s: int = Field(1, ge=1, description="Retry-After sent with 429 and 503.")
 
+    # deadline and overload (service.deadline): answer within the deadline, or refuse / degrade
+    deadline_ms: float = Field(
+        10_000, ge=1,
+        description="Default time budget of a scoring request, from arrival to answer (request field deadline_ms). "
+        "10 s lets a 32-product page of the CPU default through (~6 s); lower it on GPU deployments.",
+    )
+    max_deadline_ms: float = Field(300_000, ge=1, description="The largest deadline_ms a request may ask for.")
+    deadline_margin_ms: float = Field(
+        50, ge=0, description="Kept back from every deadline for building and sending the answer."
+    )
+    overload: Literal["reject", "fallback"] = Field(
+        "reject",
+        description="What happens to pairs that cannot be scored in time: reject (429 with Retry-After, or 422 when "
+        "the request alone can never fit) or fallback (scored by the calibrated MiniLM fallback, marked so).",
+    )
+    admission_headroom: float = Field(
+        1.0, ge=1.0, le=10.0, description="Measured cost estimates are multiplied by this before admitting (more caution)."
+    )
+
     # lifecycle
     drain_delay_s: float = Field(2.0, ge=0, description="After SIGTERM: seconds readiness is 503 before exit may start.")
     drain_timeout_s: float = Field(30.0, ge=0, description="After the delay: max seconds to wait for in-flight requests.")
@@ -107,6 +127,8 @@ class Settings(EngineSettings):
                 "TAOSR1_ADMIN_ENABLED=true needs TAOSR1_ADMIN_TOKEN set to a long random value "
                 "(it is empty or a default): e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
             )
+        if self.deadline_ms > self.max_deadline_ms:
+            raise ValueError(f"TAOSR1_DEADLINE_MS ({self.deadline_ms:g}) must not exceed TAOSR1_MAX_DEADLINE_MS ({self.max_deadline_ms:g})")
         if self.admin_token and self.admin_token.strip().lower() in DEFAULT_ADMIN_TOKENS:
             raise ValueError("TAOSR1_ADMIN_TOKEN is a default/guessable value: set a long random token")
         return self
