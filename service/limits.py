@@ -1,16 +1,22 @@
-"""Size limits from settings, checked after parsing so one 422 names every offending field."""
+"""Size limits from settings, checked after parsing so one 422 names every offending field.
+
+The request schemas state the same limits (service.schemas.limited_models), so the OpenAPI is
+the contract these checks enforce.
+"""
 
 from __future__ import annotations
 
+import re
+
 from service.errors import FieldProblem, ValidationFailed
-from service.schemas import ProductIn
+from service.schemas import NOT_BLANK, ProductIn
 from service.settings import Settings
 
 
 def _text(problems: list[FieldProblem], name: str, value: str | None, limit: int, required: bool = False) -> None:
     if value is None:
         return
-    if required and not value.strip():
+    if required and not re.search(NOT_BLANK, value):
         problems.append(FieldProblem(name, "must not be empty", "send a non-empty string"))
     elif len(value) > limit:
         problems.append(FieldProblem(name, f"{len(value)} characters, limit {limit}", f"truncate to at most {limit} characters"))

@@ -31,13 +31,14 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from relevance.scoring import Scored
 from service.errors import STATUS_BY_KIND, FieldProblem, ServiceError, ValidationFailed, from_request_validation
 from service.limits import check_rerank
-from service.schemas import ModelRef, ProductIn
+from service.schemas import DEADLINE_HELP, NOT_BLANK, ModelRef, ProductIn, text_limits
 from service.serving import Service
+from service.settings import Settings
 
 #: object-document keys that map to taosr1 product fields (`text` is the title when there is no `title`)
 PRODUCT_FIELDS = ("title", "brand", "category", "attributes", "description")
 #: taosr1 error kinds → TEI's error_type
-TEI_ERROR_TYPES = {"validation": "Validation", "overloaded": "Overloaded", "not_ready": "Unhealthy"}
+TEI_ERROR_TYPES = {"validation": "Validation", "overloaded": "Overloaded", "deadline": "Overloaded", "not_ready": "Unhealthy"}
 
 
 # -- request schemas -------------------------------------------------------------------------
@@ -68,6 +69,7 @@ class CohereRerankRequest(BaseModel):
     return_documents: bool = Field(False, description="Echo each result's document as {text, …}.")
     max_tokens_per_doc: int | None = Field(None, ge=1, description="Accepted; taosr1 cuts fields by its own budgets.")
     rank_fields: list[str] | None = Field(None, description="Object keys that count (default: text and all product fields).")
+    deadline_ms: float | None = Field(None, gt=0, description=DEADLINE_HELP)
 
 
 class TeiRerankRequest(BaseModel):
@@ -82,23 +84,52 @@ class TeiRerankRequest(BaseModel):
     raw_scores: bool = Field(False, description="Accepted; taosr1's score is already its ranking score in [0, 1].")
     truncate: bool | None = Field(None, description="Accepted; long texts are always cut to TAOSR1_MAX_TITLE_CHARS.")
     truncation_direction: str | None = None
+    deadline_ms: float | None = Field(None, gt=0, description=DEADLINE_HELP)
 
 
 def _docs(item: Any, limit: int) -> Any:
     return Annotated[list[item], Field(min_length=1, max_length=limit)]
 
 
-def request_models(limit: int) -> tuple[type[CohereRerankRequest], type[TeiRerankRequest]]:
-    """The request models with 1 … `limit` documents (checked, and in the OpenAPI as minItems/maxItems)."""
+def _limited_document(s: Settings) -> type[RerankDocument]:
+    """RerankDocument with the product-field limits limits.py checks, stated in its schema."""
+    field = s.max_field_chars
+    return create_model(
+        "RerankDocument", __base__=RerankDocument,
+        title=(str | None, Field(None, json_schema_extra=text_limits(s.max_title_chars, True))),
+        brand=(str | None, Field(None, json_schema_extra=text_limits(field))),
+        category=(str | None, Field(None, json_schema_extra=text_limits(field))),
+        attributes=(dict[str, str] | None, Field(
+            None, json_schema_extra={"maxProperties": s.max_attributes, "additionalProperties": {"type": "string", "maxLength": field}},
+        )),
+        description=(str | None, Field(None, json_schema_extra=text_limits(s.max_description_chars))),
+    )
+
+
+def request_models(limit: int, s: Settings | None = None) -> tuple[type[CohereRerankRequest], type[TeiRerankRequest]]:
+    """The request models with 1 … `limit` documents (checked, and in the OpenAPI as minItems/maxItems).
+
+    With settings `s`, the schemas also state the query's and the documents' limits (limits.py checks
+    them) and the deadline_ms range. A document string is its product's title: not blank (free text
+    longer than the title limit is cut, not refused).
+    """
     described = f"At most {limit} (TAOSR1_MAX_RERANK_DOCUMENTS)."
+    text, document, extra = str, RerankDocument, {}
+    if s is not None:
+        text = Annotated[str, Field(json_schema_extra={"minLength": 1, "pattern": NOT_BLANK})]
+        document = _limited_document(s)
+        extra = {
+            "query": (str, Field(..., description="The shopper's search query.", json_schema_extra=text_limits(s.max_query_chars, True))),
+            "deadline_ms": (float | None, Field(None, gt=0, le=s.max_deadline_ms, description=DEADLINE_HELP)),
+        }
     cohere = create_model(
-        "CohereRerankRequest", __base__=CohereRerankRequest,
-        documents=(_docs(str | RerankDocument, limit), Field(..., description=f"Strings (titles) or objects. {described}")),
+        "CohereRerankRequest", __base__=CohereRerankRequest, **extra,
+        documents=(_docs(text | document, limit), Field(..., description=f"Strings (titles) or objects. {described}")),
     )
     tei = create_model(
-        "TeiRerankRequest", __base__=TeiRerankRequest,
-        texts=(_docs(str, limit) | None, Field(None, description=f"The documents (titles) to rank. {described}")),
-        documents=(_docs(str, limit) | None, Field(None, description=f"Same as texts (Elasticsearch). {described}")),
+        "TeiRerankRequest", __base__=TeiRerankRequest, **extra,
+        texts=(_docs(text, limit) | None, Field(None, description=f"The documents (titles) to rank. {described}")),
+        documents=(_docs(text, limit) | None, Field(None, description=f"Same as texts (Elasticsearch). {described}")),
     )
     return cohere, tei
 
@@ -117,6 +148,7 @@ class CohereRerankResult(BaseModel):
     level: int
     probs: dict[str, float]
     tier: str
+    scored_by: str = Field("model", description="model, or fallback (TAOSR1_OVERLOAD=fallback, under overload).")
 
 
 class Taosr1Meta(BaseModel):
@@ -193,27 +225,36 @@ class Ranked:
     beta: float
     tokens: int  # prompt tokens scored: the shared prefix once, plus every document's suffix
     timings: dict[str, float]
+    scored_by: list[str] | None = None  # per document: "model" or "fallback"
 
     def score(self, i: int) -> float:
         return round(self.scored[i].score, 6)
 
 
-async def rank(svc: Service, endpoint: str, query: str, docs: list[ProductIn], where: str) -> Ranked:
-    """Score one query's documents as one group on the scoring core, exactly as /relevance would."""
+async def rank(
+    svc: Service, endpoint: str, query: str, docs: list[ProductIn], where: str,
+    deadline_ms: float | None = None, request: Request | None = None,
+) -> Ranked:
+    """Score one query's documents as one group on the scoring core, exactly as /relevance would, within the deadline."""
     started = time.perf_counter()
     s = svc.settings
     check_rerank(query, docs, where, s)
+    deadline = svc.deadline(deadline_ms, started)
     with svc.runtime.lease(s.retry_after_s) as model:
         products = [[d.to_product() for d in docs]]
-        out = await svc.score(model, [query], products, s.beta, wait_for_room=False, chunk_pairs=s.max_products)
-        [group], [scored] = out.groups, out.scored
+        out = await svc.score(
+            model, [query], products, s.beta, wait_for_room=False, chunk_pairs=s.max_products, deadline=deadline,
+            endpoint=endpoint, receive=request.receive if request is not None else None,
+        )
+        [group], [scored], [by] = out.groups, out.scored, out.scored_by
         svc.record_scored(endpoint, scored)
         out.timings["total"] = (time.perf_counter() - started) * 1000
         svc.observe_stages(endpoint, out.timings)
+        svc.note_deadline(endpoint, deadline)
         order = sorted(range(len(scored)), key=lambda i: -round(scored[i].score, 6))
         tokens = len(group.work.prefix_ids) + sum(len(x) for x in group.work.suffix_ids)
         timings = {k: round(v, 3) for k, v in out.timings.items()}
-        return Ranked(order, scored, ModelRef(**model.ref.model_dump()), s.beta, tokens, timings)
+        return Ranked(order, scored, ModelRef(**model.ref.model_dump()), s.beta, tokens, timings, by)
 
 
 def cohere_body(ranked: Ranked, req: CohereRerankRequest, version: str) -> dict:
@@ -225,6 +266,7 @@ def cohere_body(ranked: Ranked, req: CohereRerankRequest, version: str) -> dict:
             "index": i, "relevance_score": ranked.score(i),
             "document": document_out(req.documents[i]) if req.return_documents else None,
             "label": sc.label, "level": sc.level, "probs": {str(k): round(v, 6) for k, v in sc.probs.items()}, "tier": sc.tier,
+            "scored_by": ranked.scored_by[i] if ranked.scored_by else "model",
         })
     return {
         "id": str(uuid.uuid4()),
@@ -299,16 +341,17 @@ def shaped_route(svc: Service, shape: Callable[[ServiceError], JSONResponse]) ->
 def cohere_router(svc: Service) -> APIRouter:
     """`/v1/rerank` and `/v2/rerank` in the Cohere/Jina shape."""
     router = APIRouter(route_class=shaped_route(svc, cohere_error), tags=["rerank"])
-    cohere_request, _ = request_models(svc.settings.max_rerank_documents)
+    cohere_request, _ = request_models(svc.settings.max_rerank_documents, svc.settings)
     max_title = svc.settings.max_title_chars
 
     def endpoint(version: str) -> Callable:
         path = f"/v{version}/rerank"
 
         @svc.count_failed_pairs(path, lambda req: len(req.documents))
-        async def rerank(req: cohere_request) -> dict:
+        async def rerank(req: cohere_request, request: Request) -> dict:
             docs = [to_product_in(i, d, req.rank_fields, max_title) for i, d in enumerate(req.documents)]
-            return cohere_body(await rank(svc, path, req.query, docs, "documents"), req, version)
+            ranked = await rank(svc, path, req.query, docs, "documents", req.deadline_ms, request)
+            return cohere_body(ranked, req, version)
 
         return rerank
 
@@ -317,7 +360,7 @@ def cohere_router(svc: Service) -> APIRouter:
             f"/v{version}/rerank", endpoint(version), methods=["POST"], name=f"rerank_v{version}",
             response_model=CohereRerankResponse, response_model_exclude_none=True,
             summary=f"Rerank documents for a query (Cohere v{version} / Jina shape)",
-            responses={422: {"model": CohereError}, 429: {"model": CohereError}, 503: {"model": CohereError}},
+            responses={status: {"model": CohereError} for status in (422, 429, 503, 504)},
         )
     return router
 
@@ -325,22 +368,23 @@ def cohere_router(svc: Service) -> APIRouter:
 def tei_router(svc: Service) -> APIRouter:
     """`/rerank` in the TEI shape (also what Elasticsearch's hugging_face rerank service sends)."""
     router = APIRouter(route_class=shaped_route(svc, tei_error), tags=["rerank"])
-    _, tei_request = request_models(svc.settings.max_rerank_documents)
+    _, tei_request = request_models(svc.settings.max_rerank_documents, svc.settings)
     max_title = svc.settings.max_title_chars
 
     @router.post(
         "/rerank", response_model=list[TeiRerankResult], response_model_exclude_none=True,
         summary="Rerank texts for a query (TEI shape)",
-        responses={422: {"model": TeiError}, 429: {"model": TeiError}, 503: {"model": TeiError}},
+        responses={status: {"model": TeiError} for status in (422, 429, 503, 504)},
     )
     @svc.count_failed_pairs("/rerank", lambda req: len(req.texts or req.documents or []))
-    async def rerank_tei(req: tei_request) -> list[dict]:
+    async def rerank_tei(req: tei_request, request: Request) -> list[dict]:
         where = "texts" if req.texts is not None or req.documents is None else "documents"
         texts = req.texts if where == "texts" else req.documents
         if texts is None:
             raise ValidationFailed("invalid request: texts", fix="send the documents to rank", fields=[
                 FieldProblem("texts", "Field required", "send texts: [\"…\", …] (or documents: [...])")])
-        ranked = await rank(svc, "/rerank", req.query, [to_product_in(i, t, None, max_title) for i, t in enumerate(texts)], where)
+        docs = [to_product_in(i, t, None, max_title) for i, t in enumerate(texts)]
+        ranked = await rank(svc, "/rerank", req.query, docs, where, req.deadline_ms, request)
         echo = req.return_text or bool(req.return_documents)
         return [{"index": i, "score": ranked.score(i), "text": texts[i] if echo else None} for i in ranked.order[: req.top_n]]
 

@@ -3,24 +3,29 @@
 Scoring (`/relevance`, `/relevance/batch`) and the probes (`/healthz`, `/readyz`, `/models`,
 `/metrics`). Routes never import an engine, build error JSON, or score by themselves: errors
 are raised as `service.errors` types and the one table turns them into responses.
-"""
 
-from __future__ import annotations
+Each scoring request has a deadline (`deadline_ms`, default TAOSR1_DEADLINE_MS) that `Service.score`
+and `Service.explain` keep; every result says whether the model or the fallback scored it. The
+request models come from `limited_models(settings)`, so the OpenAPI states the limits; no
+`from __future__ import annotations` here, because FastAPI reads those per-app annotations.
+"""
 
 import time
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from relevance.assemble import group_by_query
 from relevance.core import Explanation
 from relevance.scoring import Scored
 from service.errors import NotReady, error_responses
 from service.limits import check_batch, check_relevance
-from service.schemas import BatchRequest, BatchResponse, RelevanceRequest, RelevanceResponse
+from service.schemas import BatchResponse, RelevanceResponse, limited_models
 from service.serving import Service
 
 
-def result(product_id: str, sc: Scored, explanation: Explanation | None = None, flags: list[str] | None = None) -> dict:
+def result(
+    product_id: str, sc: Scored, explanation: Explanation | None = None, flags: list[str] | None = None, scored_by: str = "model"
+) -> dict:
     """One product's entry of a response (`reasoning` only when explained, `flags` only when any fired)."""
     ex = explanation or Explanation()
     return {
@@ -35,6 +40,7 @@ def result(product_id: str, sc: Scored, explanation: Explanation | None = None, 
         "reasoning": ex.reasoning,
         "reasoning_error": ex.error,
         "flags": flags or None,
+        "scored_by": scored_by,
     }
 
 
@@ -55,37 +61,45 @@ def batch_groups(queries: list[str], max_products: int) -> list[tuple[str, list[
 
 
 #: what a scoring route can answer besides 200 (the OpenAPI lists each with the error envelope)
-SCORING_ERRORS = error_responses("bad_request", "validation", "overloaded", "not_ready", "engine", "internal")
+SCORING_ERRORS = error_responses("bad_request", "validation", "overloaded", "not_ready", "deadline", "engine", "internal")
 
 
 def scoring_router(svc: Service) -> APIRouter:
     router = APIRouter()
     settings = svc.settings
+    models = limited_models(settings)
 
     @router.post("/relevance", response_model=RelevanceResponse, response_model_exclude_none=True, responses=SCORING_ERRORS)
     @svc.count_failed_pairs("/relevance", lambda req: len(req.products))
-    async def relevance(req: RelevanceRequest):
-        """Score a page of candidate products for one query."""
+    async def relevance(req: models.relevance, request: Request):
+        """Score a page of candidate products for one query, within the request's deadline."""
         started = time.perf_counter()
         check_relevance(req.query, req.products, req.explain, settings)
+        deadline = svc.deadline(req.deadline_ms, started)
         with svc.runtime.lease(settings.retry_after_s) as model:  # held until the answer is built
             products = [p.to_product() for p in req.products]
             beta = settings.beta if req.beta is None else req.beta
-            out = await svc.score(model, [req.query], [products], beta, wait_for_room=False)
-            [group], [scored], timings = out.groups, out.scored, out.timings
+            out = await svc.score(
+                model, [req.query], [products], beta, wait_for_room=False, deadline=deadline, endpoint="/relevance",
+                receive=request.receive,
+            )
+            [group], [scored], [by], timings = out.groups, out.scored, out.scored_by, out.timings
             explanations = [None] * len(scored)
             if req.explain:
                 t = time.perf_counter()
-                explanations = await svc.explain(model, group, scored)
+                skip = [None if b == "model" else b for b in by]
+                explanations = await svc.explain(model, group, scored, deadline, skip)
                 timings["explain"] = (time.perf_counter() - t) * 1000
             svc.record_scored("/relevance", scored)
             flags = svc.listing_flags("/relevance", products)
             timings["total"] = (time.perf_counter() - started) * 1000
             svc.observe_stages("/relevance", timings)
+            svc.note_deadline("/relevance", deadline)
             return {
                 "query": req.query,
                 "results": [
-                    result(p.id, sc, ex, fl) for p, sc, ex, fl in zip(products, scored, explanations, flags, strict=True)
+                    result(p.id, sc, ex, fl, b)
+                    for p, sc, ex, fl, b in zip(products, scored, explanations, flags, by, strict=True)
                 ],
                 "model": model.ref,
                 "beta": beta,
@@ -96,23 +110,28 @@ def scoring_router(svc: Service) -> APIRouter:
         "/relevance/batch", response_model=BatchResponse, response_model_exclude_none=True, responses=SCORING_ERRORS
     )
     @svc.count_failed_pairs("/relevance/batch", lambda req: len(req.pairs))
-    async def relevance_batch(req: BatchRequest):
-        """Score many (query, product) pairs — offline jobs. Grouped by query inside; results in input order."""
+    async def relevance_batch(req: models.batch, request: Request):
+        """Score many (query, product) pairs. Grouped by query inside; results in input order; within the deadline."""
         started = time.perf_counter()
         check_batch(req.pairs, settings)
+        deadline = svc.deadline(req.deadline_ms, started)
         with svc.runtime.lease(settings.retry_after_s) as model:  # held until the answer is built
             beta = settings.beta if req.beta is None else req.beta
             groups = batch_groups([p.query for p in req.pairs], settings.max_products)
             products = [[req.pairs[i].product.to_product() for i in idx] for _, idx in groups]
-            out = await svc.score(model, [q for q, _ in groups], products, beta, wait_for_room=True)
+            out = await svc.score(
+                model, [q for q, _ in groups], products, beta, wait_for_room=True, deadline=deadline,
+                endpoint="/relevance/batch", receive=request.receive,
+            )
             results: list[dict | None] = [None] * len(req.pairs)
-            for (_, idx), scored, prods in zip(groups, out.scored, products, strict=True):
+            for (_, idx), scored, prods, by in zip(groups, out.scored, products, out.scored_by, strict=True):
                 flags = svc.listing_flags("/relevance/batch", prods)
-                for i, sc, fl in zip(idx, scored, flags, strict=True):
-                    results[i] = {"query": req.pairs[i].query, **result(req.pairs[i].product.id, sc, flags=fl)}
+                for i, sc, fl, b in zip(idx, scored, flags, by, strict=True):
+                    results[i] = {"query": req.pairs[i].query, **result(req.pairs[i].product.id, sc, flags=fl, scored_by=b)}
             svc.record_scored("/relevance/batch", [sc for scored in out.scored for sc in scored])
             out.timings["total"] = (time.perf_counter() - started) * 1000
             svc.observe_stages("/relevance/batch", out.timings)
+            svc.note_deadline("/relevance/batch", deadline)
             return {"results": results, "model": model.ref, "beta": beta, "n": len(results), "timings_ms": rounded(out.timings)}
 
     return router
