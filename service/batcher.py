@@ -9,7 +9,7 @@ the wait time has passed, runs them on the engine in a thread, and resolves the 
 Deadlines: a job may carry the time it `expires` (its request's deadline). Work whose request
 has given up (`withdraw`, or its future cancelled) or expired leaves the queue without being
 computed, and the queue depth drops at once. Every completed engine call feeds the serving
-model's measured pace (prompt tokens/s), which admission by cost (service.deadline) reads
+model's measured pace (work tokens/s: a group's prefix once, plus its suffixes), which admission by cost (service.deadline) reads
 together with `pending_tokens`, the work queued ahead.
 """
 
@@ -26,6 +26,17 @@ import numpy as np
 from relevance.engines.base import ScoringGroup
 from service.errors import EngineFailure, Overloaded
 from service.metrics import Metrics
+
+
+def work_tokens(group: ScoringGroup) -> int:
+    """The tokens an engine computes for a group: its shared prefix once, then each product's suffix.
+
+    Admission by cost measures and predicts in these units (service.deadline.Pace).
+
+    >>> work_tokens(ScoringGroup([1, 2, 3], [[4], [5, 6]]))
+    6
+    """
+    return len(group.prefix_ids) + sum(len(s) for s in group.suffix_ids)
 
 
 @dataclass
@@ -72,7 +83,7 @@ class Batcher:
 
     @property
     def pending_tokens(self) -> int:
-        """Prompt tokens queued or being scored: the work ahead of a new request."""
+        """Work tokens (`work_tokens`) queued or being scored: the work ahead of a new request."""
         return self._pending_tokens
 
     def start(self) -> None:
@@ -110,7 +121,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         jobs = [Job(g, model, loop.create_future(), expires=expires) for g in groups]
         self._queue.extend(jobs)
-        self._count(n, sum(g.tokens for g in groups))
+        self._count(n, sum(work_tokens(g) for g in groups))
         self._wakeup.set()
         return jobs
 
@@ -122,7 +133,7 @@ class Batcher:
         kept, pairs, tokens = deque(), 0, 0
         for job in self._queue:
             if id(job) in gone:
-                pairs, tokens = pairs + job.group.n, tokens + job.group.tokens
+                pairs, tokens = pairs + job.group.n, tokens + work_tokens(job.group)
                 if not job.future.done():
                     job.future.cancel()
             else:
@@ -188,9 +199,9 @@ class Batcher:
         for job in batch:
             job.started = now
         groups = [j.group for j in batch]
-        tokens = sum(g.tokens for g in groups)
+        tokens = sum(work_tokens(g) for g in groups)
         self.metrics.batch_pairs.observe(sum(g.n for g in groups))
-        self.metrics.batch_tokens.observe(tokens)
+        self.metrics.batch_tokens.observe(sum(g.tokens for g in groups))
         loop = asyncio.get_running_loop()
         try:
             rows: list[np.ndarray] = await loop.run_in_executor(self.executor, model.engine.label_scores, groups)

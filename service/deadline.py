@@ -3,8 +3,9 @@
 - `Deadline`: when a request started, its budget (`deadline_ms`, default `TAOSR1_DEADLINE_MS`)
   and the margin kept for building and sending the answer; `remaining()` is the time left for
   work.
-- `Pace`: the serving engine's measured speed — prompt tokens per second of label scoring (an
-  EWMA over the batcher's completed engine calls, seeded by a timed pass at load) and seconds per
+- `Pace`: the serving engine's measured speed — work tokens per second of label scoring (a
+  group's shared prefix once plus its products' suffixes, as the engine computes them; an EWMA
+  over the batcher's completed engine calls, seeded by a timed pass at load) and seconds per
   generated token per product for `explain` (seeded by a short timed generation at load). Each
   loaded model has its own.
 - `admit`: given the products' prompt-token costs, the tokens queued ahead, the pace and the
@@ -60,7 +61,7 @@ class Deadline:
 
 
 class Pace:
-    """Measured engine speed: EWMA of prompt tokens/s (scoring) and of s per generated token per product (explain)."""
+    """Measured engine speed: EWMA of work tokens/s (scoring) and of s per generated token per product (explain)."""
 
     def __init__(self, tokens_per_s: float, decode_s: float | None = None, alpha: float = 0.3, headroom: float = 1.0):
         self.tokens_per_s = max(float(tokens_per_s), 1e-6)
@@ -81,7 +82,7 @@ class Pace:
         return self.headroom * tokens / self.tokens_per_s
 
     def tokens_in(self, seconds: float) -> float:
-        """Prompt tokens the engine scores in `seconds` (0 when none)."""
+        """Work tokens the engine scores in `seconds` (0 when none)."""
         return max(0.0, seconds) * self.tokens_per_s / self.headroom
 
     def generation_s(self, products: int, tokens: int) -> float:
@@ -103,10 +104,10 @@ class Admission:
 
 
 def admit(costs: Sequence[Sequence[int]], ahead_tokens: int, pace: Pace, seconds_left: float) -> Admission:
-    """Products (per group, in order) whose prompt tokens the engine scores within `seconds_left`.
+    """Products (per group, in order) whose work tokens the engine scores within `seconds_left`.
 
-    `costs[g][i]` is product i of group g's prompt tokens (prefix + its suffix, as the batcher
-    counts them). Greedy in order across groups: the first products fill the time.
+    `costs[g][i]` is product i of group g's share of the work tokens (its suffix plus its part of
+    the shared prefix, service.overload.product_costs). Greedy in order across groups: the first products fill the time.
 
     >>> p = Pace(100.0)
     >>> admit([[50, 50]], 0, p, 2.0)

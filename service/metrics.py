@@ -164,7 +164,7 @@ class Metrics:
             ["endpoint", "reason"], registry=r,
         )
         self.engine_tokens_per_s = Gauge(
-            "taosr1_engine_tokens_per_second", "The serving engine's measured scoring speed (prompt tokens/s, EWMA).", registry=r
+            "taosr1_engine_tokens_per_second", "The serving engine's measured scoring speed (work tokens/s: shared prefix once plus suffixes; EWMA).", registry=r
         )
         for endpoint in SCORING_ENDPOINTS:
             self.deadline_misses.labels(endpoint=endpoint)

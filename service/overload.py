@@ -23,6 +23,7 @@ early by the measured fallback cost of the request's pairs.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -70,26 +71,37 @@ def _refusal(svc: Service, model: LoadedModel, reason: str, n: int, fits: int, w
     unit = UNITS.get(endpoint, "products")
     tps = model.pace.tokens_per_s
     if reason == "too_large":
-        problem = f"{n} {unit} cannot be scored within deadline_ms={ms:g} at the measured {tps:.0f} prompt tokens/s; about {fits} would fit"
+        problem = f"{n} {unit} cannot be scored within deadline_ms={ms:g} at the measured {tps:.0f} tokens/s; about {fits} would fit"
         fix = f"send at most {fits} {unit} per call, or a larger deadline_ms (at most {svc.settings.max_deadline_ms:g})"
         return ValidationFailed(f"invalid request: {problem}", fix=fix, fields=[FieldProblem("deadline_ms", problem, fix)])
     ahead = svc.batcher.pending_tokens
     wait = retry_after(wait_s, svc.settings.retry_after_s)
     return Overloaded(
-        f"the work queued ahead ({ahead} prompt tokens, ~{model.pace.scoring_s(ahead):.1f}s at {tps:.0f} tokens/s) "
+        f"the work queued ahead ({ahead} tokens, ~{model.pace.scoring_s(ahead):.1f}s at {tps:.0f} tokens/s) "
         f"would not let {n} {unit} finish within deadline_ms={ms:g}",
         fix=f"retry after {wait}s, send fewer {unit}, or a larger deadline_ms", retry_after_s=wait,
     )
 
 
+def product_costs(work: ScoringGroup, chunk_pairs: int | None = None) -> list[int]:
+    """Each product's share of the work tokens: its suffix, plus the prefix shared over its batcher job.
+
+    >>> product_costs(ScoringGroup([0] * 10, [[1], [1, 2]])), product_costs(ScoringGroup([0] * 10, [[1]] * 4), 2)
+    ([6, 7], [6, 6, 6, 6])
+    """
+    per_job = min(work.n, chunk_pairs or work.n) or 1
+    return [len(s) + math.ceil(len(work.prefix_ids) / per_job) for s in work.suffix_ids]
+
+
 def admit_groups(
-    svc: Service, model: LoadedModel, groups: list[RenderedGroup], deadline: Deadline | None, endpoint: str
+    svc: Service, model: LoadedModel, groups: list[RenderedGroup], deadline: Deadline | None, endpoint: str,
+    chunk_pairs: int | None = None,
 ) -> tuple[list[int], str | None]:
     """How many products of each group the engine scores, and why not all; raises when refused (reject mode)."""
     counts = [g.work.n for g in groups]
     if deadline is None or model.pace is None:
         return counts, None
-    costs = [[len(g.work.prefix_ids) + len(x) for x in g.work.suffix_ids] for g in groups]
+    costs = [product_costs(g.work, chunk_pairs) for g in groups]
     adm = admit(costs, svc.batcher.pending_tokens, model.pace, deadline.remaining() - fallback_reserve(svc, sum(counts)))
     if adm.reason is None:
         return adm.take, None

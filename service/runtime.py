@@ -168,8 +168,9 @@ def measure_pace(core: ScoringCore, headroom: float = 1.0) -> Pace:
     t = time.perf_counter()
     core.engine.generate(request)
     decode_s = (time.perf_counter() - t) / PACE_NEW_TOKENS
-    pace = Pace(group.work.tokens / max(scoring_s, 1e-6), decode_s, headroom=headroom)
-    log.info("measured pace: %.0f prompt tokens/s, %.1f ms per generated token", pace.tokens_per_s, decode_s * 1000)
+    work = len(group.work.prefix_ids) + sum(len(s) for s in group.work.suffix_ids)  # service.batcher.work_tokens
+    pace = Pace(work / max(scoring_s, 1e-6), decode_s, headroom=headroom)
+    log.info("measured pace: %.0f work tokens/s, %.1f ms per generated token", pace.tokens_per_s, decode_s * 1000)
     return pace
 
 

@@ -154,6 +154,8 @@ class Service:
         self.runtime.last_error = None
         ref = loaded.ref
         self.metrics.set_model(ref.name, ref.version, ref.stage, ref.engine)
+        if loaded.pace is not None:
+            self.metrics.engine_tokens_per_s.set(loaded.pace.tokens_per_s)
         self.metrics.ready.set(1)
 
     async def stop(self) -> None:
@@ -201,7 +203,7 @@ class Service:
 
         groups, t_ret = await loop.run_in_executor(self.io_executor, prepare)
         t1 = time.perf_counter()
-        admitted = overload.admit_groups(self, model, groups, deadline, endpoint)
+        admitted = overload.admit_groups(self, model, groups, deadline, endpoint, chunk_pairs)
         got = await overload.engine_rows(self, model, groups, admitted, wait_for_room, chunk_pairs, deadline, endpoint, receive)
         t2 = time.perf_counter()
         started = [j.started for j in got.jobs if j.started]

@@ -65,9 +65,10 @@ def _schedule() -> list[tuple[float, str, dict, int]]:
         {"query": "x", "products": [{"id": "a", "title": "t", "colour": "red"}]},  # schema: unknown field
         {"query": "explain too many", "products": PRODUCTS[:4], "explain": True},  # limits: explain > 2
         {"pairs": []},                                                             # batch: empty
+        {"query": "never fits", "products": PRODUCTS, "deadline_ms": 1},           # admission: too_large
     ]
     for i, body in enumerate(bad):
-        plan.append((0.5 + i * 1.6, "/relevance/batch" if "pairs" in body else "/relevance", body, 422))
+        plan.append((0.5 + i * 1.4, "/relevance/batch" if "pairs" in body else "/relevance", body, 422))
     return sorted(plan, key=lambda x: x[0])
 
 

@@ -1,7 +1,7 @@
 """Answers within the deadline: admission by cost, the fallback scorer, explain under a deadline, the OpenAPI's limits.
 
 Live tests run the real app on loopback with the tiny model whose engine is slowed to a known
-speed (a sleep per prompt token on top of the real forward pass, and the same speed as its
+speed (a sleep per work token on top of the real forward pass, and the same speed as its
 measured pace), so a bounded burst (fixed count) overloads it the same way on any machine:
 
 - reject mode: every answer within deadline + margin; 200 with every result, or 429 with
@@ -33,11 +33,12 @@ from retrieval.fallback import (
     calibrate_thresholds,
     levels_from_cosine,
 )
+from service.batcher import work_tokens
 from service.deadline import Pace, admit
 from service.live import free_port, live_server
 from service.settings import Settings
 
-TOKENS_PER_S = 20_000.0  # the slowed engine's speed
+TOKENS_PER_S = 4_000.0  # the slowed engine's speed, in work tokens/s (service.batcher.work_tokens)
 DEADLINE_MS = 1000
 MARGIN_S = 0.5  # client-side slack over the deadline: loopback HTTP on a shared CI box
 PAGE = [{"id": str(i), "title": f"silicone case for iphone {i}, blue, shockproof"} for i in range(8)]
@@ -66,7 +67,7 @@ class SlowEngine:
         self.model.pace = Pace(tokens_per_s, decode_s or self.model.pace.decode_s, headroom=svc.settings.admission_headroom)
 
     def label_scores(self, groups):
-        time.sleep(sum(g.tokens for g in groups) / self.tokens_per_s)
+        time.sleep(sum(work_tokens(g) for g in groups) / self.tokens_per_s)
         self.computed_pairs += sum(g.n for g in groups)
         return self.real_scores(groups)
 
