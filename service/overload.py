@@ -154,12 +154,16 @@ async def engine_rows(
                 fix="retry, send fewer products, or a larger deadline_ms", retry_after_s=svc.settings.retry_after_s,
             )
     start = 0
-    for g, ws in enumerate(parts):
+    for g, ws in enumerate(parts):  # per group: the rows of its leading finished jobs
         mine, start = out.jobs[start : start + len(ws)], start + len(ws)
-        if ws and all(j.future.done() and not j.future.cancelled() for j in mine):
-            out.rows[g] = np.concatenate([np.asarray(j.future.result()) for j in mine])
-        elif ws:
-            out.reasons[g] = "deadline"
+        finished = []
+        for job in mine:
+            if not job.future.done() or job.future.cancelled():
+                out.reasons[g] = "deadline"
+                break
+            finished.append(np.asarray(job.future.result()))
+        if finished:
+            out.rows[g] = np.concatenate(finished)
     return out
 
 
