@@ -306,6 +306,18 @@ def test_fallback_scorer_calibrates_and_scores_like_a_judge(tmp_path):
     assert strict.cumpt_level <= scorer.score_pairs(["q"], [Product("e", "x deg:30")], beta=0.0)[0].cumpt_level
 
 
+def test_calibration_file_is_reused_until_the_pairs_change(tmp_path):
+    from retrieval.fallback import CALIBRATION_FILE, ensure_calibration
+
+    pairs = [LabeledPair("q", Product(str(i), f"x deg:{a}"), lv) for i, (a, lv) in enumerate([(5, 4), (50, 3), (70, 2), (88, 1)])]
+    first, cached = ensure_calibration(FakeEmbedder(), pairs, tmp_path, "toy")
+    assert not cached and (tmp_path / CALIBRATION_FILE).is_file()
+    again, cached = ensure_calibration(FakeEmbedder(), pairs, tmp_path, "toy")
+    assert cached and again == first
+    _, cached = ensure_calibration(FakeEmbedder(), pairs[:3], tmp_path, "toy")
+    assert not cached
+
+
 def test_admission_refuses_by_reason():
     pace = Pace(1000.0)
     assert admit([[100] * 5], 0, pace, 1.0).reason is None
