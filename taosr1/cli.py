@@ -61,8 +61,20 @@ def cmd_index_build(args) -> int:
     return 0
 
 
+def calibrate_fallback(index_dir: Path) -> None:
+    """The fallback scorer's thresholds, calibrated on the cases corpus into <index_dir>/fallback.json (idempotent)."""
+    from retrieval.embedder import Embedder
+    from retrieval.fallback import ensure_calibration
+
+    t = time.perf_counter()
+    data = "cases corpus: " + ", ".join(["synthetic training split", *DEFAULT_CASES["files"]])
+    cal, cached = ensure_calibration(Embedder.load(), default_case_pairs(), index_dir, data)
+    state = "cached" if cached else f"calibrated on {cal.n} pairs"
+    _log(f"fallback scorer {state}: thresholds {cal.thresholds}, macro-F1 {cal.macro_f1} ({time.perf_counter() - t:.1f}s)")
+
+
 def cmd_prepare(args) -> int:
-    """Everything `make serve` needs before starting: the base model and the retrieval indexes."""
+    """Everything `make serve` needs before starting: the base model, the retrieval indexes, the fallback's thresholds."""
     from relevance.base_model import prepare_base_model
     from retrieval.build import build_indexes
 
@@ -75,6 +87,7 @@ def cmd_prepare(args) -> int:
         summary = build_indexes(settings.resolved_index_dir, default_case_pairs())
         state = "cached" if summary["cached"] else "built"
         _log(f"retrieval indexes {state} at {settings.resolved_index_dir} ({time.perf_counter() - t:.1f}s)")
+    calibrate_fallback(settings.resolved_index_dir)
     return 0
 
 
@@ -108,14 +121,25 @@ def serve_log_config() -> dict:
     return config
 
 
+#: `taosr1 eval --model fallback`: the calibrated MiniLM fallback scorer instead of a checkpoint
+FALLBACK_MODEL = "fallback"
+
+
 def load_judge(settings, model_dir: Path | None):
-    """A judge on `model_dir` (default: the service's default model): LLM engine, or the cross-encoder baseline."""
+    """A judge on `model_dir` (default: the service's default model): LLM engine, the cross-encoder
+    baseline, or — `fallback` — the calibrated MiniLM fallback scorer."""
     from relevance.cross_encoder import CrossEncoderJudge, CrossEncoderModel, is_cross_encoder
     from relevance.engines.options import open_engine
     from relevance.judge import Judge
     from retrieval.knowledge import open_retriever
     from service.runtime import default_model_dir
 
+    if model_dir is not None and str(model_dir) == FALLBACK_MODEL and not model_dir.exists():
+        from retrieval.embedder import Embedder
+        from retrieval.fallback import CALIBRATION_FILE, FallbackScorer
+
+        index_dir = settings.resolved_index_dir
+        return FallbackScorer.open(Embedder.load(), index_dir if index_dir.is_dir() else None), index_dir / CALIBRATION_FILE
     path = model_dir or default_model_dir(settings)
     if is_cross_encoder(path):
         return CrossEncoderJudge(CrossEncoderModel.load(path)), path
@@ -143,11 +167,10 @@ def cmd_eval(args) -> int:
     gold, pred = [p.level for p in pairs], [s.level for s in scored]
     report = classification_report(gold, pred)
     report["macro_f1_ci90"] = [round(v, 4) for v in bootstrap_interval(gold, pred)]
-    m = judge.engine.manifest
     report.update(
         {
             "data": str(args.data),
-            "model": {"name": m.name, "version": m.version, "stage": m.stage, "path": str(path), "engine": judge.engine.name},
+            "model": model_info(judge, path),
             "retrieval": settings.retrieval,
             "seconds": round(seconds, 2),
             "pairs_per_s": round(len(pairs) / seconds, 2) if seconds else None,
@@ -160,6 +183,18 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def model_info(judge, path) -> dict:
+    """What scored an eval: the checkpoint's manifest, or the fallback scorer's calibration."""
+    calibration = getattr(judge, "calibration", None)
+    if calibration is not None:
+        return {
+            "name": FALLBACK_MODEL, "stage": FALLBACK_MODEL, "path": str(path), "engine": "minilm-cosine",
+            "thresholds": list(calibration.thresholds), "temperature": calibration.temperature, "calibrated_on": calibration.data,
+        }
+    m = judge.engine.manifest
+    return {"name": m.name, "version": m.version, "stage": m.stage, "path": str(path), "engine": judge.engine.name}
+
+
 def _eval_robustness(args, judge, path, pairs, settings) -> int:
     """`taosr1 eval --robustness`: injected instructions vs neutral text on the file's non-Exact pairs."""
     from tqdm import tqdm
@@ -169,9 +204,8 @@ def _eval_robustness(args, judge, path, pairs, settings) -> int:
     n = sum(1 for p in pairs if p.level < 4) * 57
     with tqdm(total=n, desc="robustness", unit="pair", file=sys.stderr, disable=args.quiet) as bar:
         report = robustness_report(judge, pairs, beta=settings.beta, progress=bar)
-    m = judge.engine.manifest
     report["data"] = str(args.data)
-    report["model"] = {"name": m.name, "version": m.version, "stage": m.stage, "path": str(path)}
+    report["model"] = model_info(judge, path)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2))
     print(json.dumps(report))
@@ -297,7 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--engine", choices=["transformers", "vllm"])
     s.set_defaults(func=cmd_serve)
 
-    s = sub.add_parser("prepare", help="prepare the embedded base model and the retrieval indexes (idempotent)")
+    s = sub.add_parser(
+        "prepare", help="prepare the embedded base model, the retrieval indexes and the fallback scorer's calibration (idempotent)"
+    )
     s.set_defaults(func=cmd_prepare)
 
     idx = sub.add_parser("index", help="retrieval indexes").add_subparsers(dest="index_command", required=True)
@@ -311,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("eval", help="score a labelled file and print per-class F1, macro-F1, accuracy as JSON")
     s.add_argument("--data", required=True)
     s.add_argument("--format", choices=["esci", "wands", "jsonl"])
-    s.add_argument("--model", help="checkpoint folder (default: the embedded default)")
+    s.add_argument("--model", help="checkpoint folder (default: the embedded default), or `fallback` for the fallback scorer")
     s.add_argument("--engine", choices=["transformers", "vllm"])
     s.add_argument("--limit", type=int, help="only the first N pairs")
     s.add_argument("--no-retrieval", action="store_true", help="prompt without retrieved context")
