@@ -103,7 +103,9 @@ class Admission:
         return sum(self.take)
 
 
-def admit(costs: Sequence[Sequence[int]], ahead_tokens: int, pace: Pace, seconds_left: float) -> Admission:
+def admit(
+    costs: Sequence[Sequence[int]], ahead_tokens: int, pace: Pace, seconds_left: float, budget_s: float | None = None
+) -> Admission:
     """Products (per group, in order) whose work tokens the engine scores within `seconds_left`.
 
     `costs[g][i]` is product i of group g's share of the work tokens (its suffix plus its part of
@@ -129,7 +131,10 @@ def admit(costs: Sequence[Sequence[int]], ahead_tokens: int, pace: Pace, seconds
             used, n = used + c, n + 1
         return n
 
-    fits_alone, fits_now = fitting(capacity), fitting(capacity - ahead_tokens)
+    # "never fits" is judged against the whole budget when given: time spent before admission (a
+    # slow retrieval under load) makes a request wait (queue), not invalid (too_large)
+    whole = capacity if budget_s is None else pace.tokens_in(max(budget_s, seconds_left))
+    fits_alone, fits_now = fitting(whole), fitting(capacity - ahead_tokens)
     take, left = [], fits_now
     for group in costs:
         take.append(min(len(group), left))

@@ -102,7 +102,9 @@ def admit_groups(
     if deadline is None or model.pace is None:
         return counts, None
     costs = [product_costs(g.work, chunk_pairs) for g in groups]
-    adm = admit(costs, svc.batcher.pending_tokens, model.pace, deadline.remaining() - fallback_reserve(svc, sum(counts)))
+    reserve = fallback_reserve(svc, sum(counts))
+    budget = deadline.budget_s - deadline.margin_s - reserve  # what "never fits" is judged against
+    adm = admit(costs, svc.batcher.pending_tokens, model.pace, deadline.remaining() - reserve, budget)
     if adm.reason is None:
         return adm.take, None
     svc.metrics.admissions_refused.labels(endpoint=endpoint, reason=adm.reason).inc()
