@@ -69,8 +69,9 @@ class GroupStream:
         return out
 
 
-def rationale_loss(model, renderer: PromptRenderer, records: list[CotRecord], pad_id: int) -> torch.Tensor:
-    """Mean next-token NLL over the full label-first answers (label + rationale + end-of-turn) of `records`."""
+def rationale_loss(model, renderer: PromptRenderer, records: list[CotRecord], pad_id: int) -> tuple[torch.Tensor, int]:
+    """Mean next-token NLL over the full label-first answers (label + rationale + end-of-turn) of `records`,
+    and the number of tokens the forward ran."""
     from training.sft import answer_only_loss
 
     seqs, labels = [], []
@@ -86,7 +87,7 @@ def rationale_loss(model, renderer: PromptRenderer, records: list[CotRecord], pa
     for i, (s, lb) in enumerate(zip(seqs, labels, strict=True)):
         ids[i, : len(s)], lab[i, : len(s)], mask[i, : len(s)] = torch.tensor(s), torch.tensor(lb), 1
     loss, _, _ = answer_only_loss(model, {"input_ids": ids.to(device), "labels": lab.to(device), "attention_mask": mask.to(device)})
-    return loss
+    return loss, sum(len(s) for s in seqs)
 
 
 def label_sft_step(model, head: LabelHead, renderer, records, stream: GroupStream, weights: torch.Tensor, cfg, pad_id: int):
@@ -113,9 +114,10 @@ def label_sft_step(model, head: LabelHead, renderer, records, stream: GroupStrea
         picked = [records[i] for g in groups for i in g.records if rng.random() < cfg.rationale_fraction and records[i].rationale]
         loss = total
         if picked and cfg.rationale_weight > 0:
-            aux = rationale_loss(model, renderer, picked, pad_id)
+            aux, aux_tokens = rationale_loss(model, renderer, picked, pad_id)
             (cfg.rationale_weight * aux).backward()
             metrics["rationale_loss"] = float(aux.detach())
+            metrics["tokens"] += float(aux_tokens)
             loss += cfg.rationale_weight * metrics["rationale_loss"]
         return loss, metrics
 
