@@ -157,17 +157,18 @@ def test_a_job_keeps_its_model_through_a_hot_reload(tmp_path, smollm2_tokenizer_
                             admin_token=token, canary_size=4, canary_max_drop=1.0, jobs_dir=tmp_path / "jobs",
                             job_chunk_pairs=4, threads=1)
     with live_server(settings) as srv, srv.client() as c:
-        job = c.post("/jobs", content="\n".join(pair_lines(400)).encode(), headers=NDJSON).json()
+        job = c.post("/jobs", content="\n".join(pair_lines(1200)).encode(), headers=NDJSON).json()
         wait_job(c, job["id"], lambda j: j["done"] > 0)
         publish(v2, registry, version="v0002")
         r = c.post("/admin/reload", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200 and r.json()["serving"]["version"] == "v0002", r.text
         online = c.post("/relevance", json={"query": "q", "products": [{"id": "a", "title": "t"}]}).json()
         assert online["model"]["version"] == "v0002"
+        assert c.get(f"/jobs/{job['id']}").json()["status"] == "running", "the job ended before the reload: make it longer"
         job = wait_job(c, job["id"], lambda j: j["status"] != "running" and j["status"] != "queued")
         assert job["status"] == "succeeded" and job["done"] > 0 and job["model"]["version"] == "v0001"
         lines = results(c, job["id"])
-        assert len(lines) == 400 and {x["model_version"] for x in lines} == {"v0001"}
+        assert len(lines) == 1200 and {x["model_version"] for x in lines} == {"v0001"}
         assert job["finished"] > 0
 
 

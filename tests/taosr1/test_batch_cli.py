@@ -35,8 +35,9 @@ def online(pairs_file, tiny_model_dir, index_dir, cache_dir):
     out = {}
     with live_server(settings_for(tiny_model_dir, index_dir, cache_dir)) as srv, srv.client() as c:
         for query, products in by_query.items():
-            body = c.post("/relevance", json={"query": query, "products": products}).json()
-            out.update({(query, x["id"]): x["probs"] for x in body["results"]})
+            for page in range(0, len(products), 8):  # settings_for: max_products=8
+                body = c.post("/relevance", json={"query": query, "products": products[page : page + 8]}).json()
+                out.update({(query, x["id"]): x["probs"] for x in body["results"]})
     return out
 
 
