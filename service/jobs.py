@@ -30,6 +30,7 @@ from relevance.batch_io import iter_rows
 from service.batch_records import Pair, check_row, group_pairs, pair_record
 from service.errors import EngineFailure, ServiceError, ValidationFailed
 from service.job_store import JobStore
+from service.metrics import JOB_STATUSES
 from service.runtime import LoadedModel
 from service.serving import Service
 
@@ -82,7 +83,7 @@ class JobRunner:
 
     def update_gauges(self) -> None:
         counts = self.store.counts()
-        for status in ("queued", "running", "succeeded", "failed", "cancelled"):
+        for status in JOB_STATUSES:
             self.svc.metrics.jobs.labels(status=status).set(counts.get(status, 0))
 
     # -- operations (routes) --------------------------------------------------------------------
