@@ -100,6 +100,8 @@ def flat_to_pair(row: dict) -> dict | RowError:
             except json.JSONDecodeError as exc:
                 return RowError(f"attributes: invalid JSON: {exc}")
     out["product"] = {k: v for k, v in product.items() if v is not None}
+    if isinstance(out["product"].get("id"), int | float) and not isinstance(out["product"]["id"], bool):
+        out["product"]["id"] = str(out["product"]["id"])  # numeric product ids in a Parquet/CSV column
     return out
 
 
