@@ -29,6 +29,7 @@ class Job:
     future: asyncio.Future
     enqueued: float = field(default_factory=time.perf_counter)
     started: float = 0.0
+    source: str = "online"  # online | job (a durable batch job, service.jobs): engine time is counted per source
 
 
 class Batcher:
@@ -68,7 +69,9 @@ class Batcher:
         if self._task:
             await self._task
 
-    async def submit(self, groups: list[ScoringGroup], model: object, wait_for_room: bool = False) -> list[Job]:
+    async def submit(
+        self, groups: list[ScoringGroup], model: object, wait_for_room: bool = False, source: str = "online"
+    ) -> list[Job]:
         """Queue all groups of one request atomically; returns their jobs (await job.future)."""
         n = sum(g.n for g in groups)
         if self._pending_pairs + n > self.max_queue_pairs and self._pending_pairs > 0:
@@ -81,7 +84,7 @@ class Batcher:
             async with self._room:
                 await self._room.wait_for(lambda: self._pending_pairs == 0 or self._pending_pairs + n <= self.max_queue_pairs)
         loop = asyncio.get_running_loop()
-        jobs = [Job(g, model, loop.create_future()) for g in groups]
+        jobs = [Job(g, model, loop.create_future(), source=source) for g in groups]
         self._queue.extend(jobs)
         self._pending_pairs += n
         self.metrics.queue_depth.set(self._pending_pairs)
@@ -126,6 +129,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         try:
             rows: list[np.ndarray] = await loop.run_in_executor(self.executor, model.engine.label_scores, groups)
+            self._count_engine_time(batch, time.perf_counter() - now)
         except Exception as exc:  # the engine failed: fail these jobs, keep serving
             for job in batch:
                 if not job.future.done():
@@ -139,3 +143,9 @@ class Batcher:
             self.metrics.queue_depth.set(self._pending_pairs)
             async with self._room:
                 self._room.notify_all()
+
+    def _count_engine_time(self, batch: list[Job], seconds: float) -> None:
+        """Engine seconds per source (online, job), split by pairs when one call served both."""
+        total = sum(j.group.n for j in batch) or 1
+        for job in batch:
+            self.metrics.engine_seconds.labels(source=job.source).inc(seconds * job.group.n / total)

@@ -153,12 +153,14 @@ class Service:
         beta: float,
         wait_for_room: bool,
         chunk_pairs: int | None = None,
+        source: str = "online",
     ) -> ScoredGroups:
         """Retrieve and render (I/O thread), queue label scoring on the batcher, turn rows into scores.
 
         With `chunk_pairs`, each rendered group goes to the batcher as jobs of at most that many
         products, all sharing the group's one prefix (a rerank page of 1,000 documents does not
-        hold the engine for one long call; other requests' jobs interleave).
+        hold the engine for one long call; other requests' jobs interleave). `source` ("job" for a
+        durable batch job) is what the batcher counts the engine time under.
         """
         loop = asyncio.get_running_loop()
         core = model.core
@@ -172,7 +174,7 @@ class Service:
         groups, t_ret = await loop.run_in_executor(self.io_executor, prepare)
         t1 = time.perf_counter()
         parts = [chunk_work(g.work, chunk_pairs) for g in groups]
-        jobs = await self.batcher.submit([w for ws in parts for w in ws], model, wait_for_room=wait_for_room)
+        jobs = await self.batcher.submit([w for ws in parts for w in ws], model, wait_for_room=wait_for_room, source=source)
         done = [np.asarray(await j.future) for j in jobs]
         rows, start = [], 0
         for ws in parts:
