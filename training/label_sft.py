@@ -28,9 +28,8 @@ from training.data.injection import augment
 from training.examples import CotRecord, answer_ids, load_records, prompt_ids
 from training.label_loop import LoopSpec, run_loop
 from training.label_objective import LabelGroup, LabelHead, build_groups, class_weights, label_logits
-from training.policy import bf16_native, load_policy, pick_device, save_checkpoint, start_dir_for
-from training.resume import finished
-from training.run import RunConfig, RunLayout, file_hash, log
+from training.policy import bf16_native, load_policy, pick_device, save_checkpoint
+from training.run import RunConfig, RunLayout, log
 
 
 def with_injections(records: list[CotRecord], fraction: float, seed: int) -> list[CotRecord]:
@@ -124,18 +123,14 @@ def label_sft_step(model, head: LabelHead, renderer, records, stream: GroupStrea
     return step
 
 
-def run_label_sft(run: RunConfig, cfg, layout: RunLayout, cot_path: Path) -> dict[str, Any]:
-    """Train `<run>/sft/final` with the label objective; returns the summary (incl. efficiency figures)."""
-    final = layout.final("sft")
-    cache_dir = Path(run.cache_dir)
-    start = start_dir_for(cfg.init, [], run.base_model, cache_dir)
-    data_hash = file_hash(cot_path)
+def run_label_sft(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start: Path, key: dict) -> dict[str, Any]:
+    """Train `<run>/sft/final` with the label objective from `start` (run_sft resolved it and the resume key);
+    returns the summary (incl. efficiency figures)."""
     from training.config import to_dict
 
-    key = {"data": data_hash, "start": str(Path(start).resolve()), "sft": to_dict(cfg), "seed": run.seed}
-    if finished(final, key):
-        log(f"sft: {final} is up to date")
-        return {"checkpoint": str(final), "skipped": True}
+    final = layout.final("sft")
+    cache_dir = Path(run.cache_dir)
+    data_hash = key["data"]
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     scheme = get_scheme(policy.label_scheme)
