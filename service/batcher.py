@@ -47,6 +47,7 @@ class Job:
     enqueued: float = field(default_factory=time.perf_counter)
     started: float = 0.0
     expires: float | None = None  # perf_counter time after which the result is of no use
+    source: str = "online"  # online | job (a durable batch job, service.jobs): engine time is counted per source
 
     def dead(self, now: float) -> bool:
         """Given up (future cancelled or resolved) or expired before it started."""
@@ -97,7 +98,12 @@ class Batcher:
             await self._task
 
     async def submit(
-        self, groups: list[ScoringGroup], model: object, wait_for_room: bool = False, expires: float | None = None
+        self,
+        groups: list[ScoringGroup],
+        model: object,
+        wait_for_room: bool = False,
+        expires: float | None = None,
+        source: str = "online",
     ) -> list[Job]:
         """Queue all groups of one request atomically; returns their jobs (await job.future).
 
@@ -119,7 +125,7 @@ class Batcher:
             except TimeoutError:
                 raise overloaded from None
         loop = asyncio.get_running_loop()
-        jobs = [Job(g, model, loop.create_future(), expires=expires) for g in groups]
+        jobs = [Job(g, model, loop.create_future(), expires=expires, source=source) for g in groups]
         self._queue.extend(jobs)
         self._count(n, sum(work_tokens(g) for g in groups))
         self._wakeup.set()
@@ -205,6 +211,7 @@ class Batcher:
         loop = asyncio.get_running_loop()
         try:
             rows: list[np.ndarray] = await loop.run_in_executor(self.executor, model.engine.label_scores, groups)
+            self._count_engine_time(batch, time.perf_counter() - now)
         except Exception as exc:  # the engine failed: fail these jobs, keep serving
             for job in batch:
                 if not job.future.done():
@@ -221,3 +228,9 @@ class Batcher:
             self._count(-sum(g.n for g in groups), -tokens)
             async with self._room:
                 self._room.notify_all()
+
+    def _count_engine_time(self, batch: list[Job], seconds: float) -> None:
+        """Engine seconds per source (online, job), split by pairs when one call served both."""
+        total = sum(j.group.n for j in batch) or 1
+        for job in batch:
+            self.metrics.engine_seconds.labels(source=job.source).inc(seconds * job.group.n / total)

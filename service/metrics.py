@@ -41,6 +41,9 @@ RELOAD_OUTCOMES = ("loaded", "failed")
 SKIP_REASONS = ("invalid", "load_failed", "registry")
 #: error kinds (service.errors' table)
 ERROR_KINDS = tuple(STATUS_BY_KIND)
+#: statuses of durable batch jobs (service.jobs) and the sources engine time is counted under
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+ENGINE_SOURCES = ("online", "job")
 #: foreign series passed through from the process-global registry (in-process vLLM engine)
 PASSTHROUGH_PREFIXES = ("vllm:",)
 
@@ -123,6 +126,7 @@ class Metrics:
             registry=r,
         )
         self._overload_series(r)
+        self._add_job_metrics(r)
         # Series that exist from the start (at 0): rate() then counts the first request, the
         # first error or the first load, instead of starting a new series at 1 and missing it.
         for endpoint, stages in SCORING_ENDPOINTS.items():
@@ -172,6 +176,24 @@ class Metrics:
                 self.admissions_refused.labels(endpoint=endpoint, reason=reason)
             for reason in FALLBACK_REASONS:
                 self.fallback_pairs.labels(endpoint=endpoint, reason=reason)
+
+    def _add_job_metrics(self, r: CollectorRegistry) -> None:
+        """Durable batch jobs (service.jobs) and the engine's time per source, all series at 0 from the start."""
+        self.jobs = Gauge("taosr1_jobs", "Durable batch jobs by status.", ["status"], registry=r)
+        self.job_pairs = Counter(
+            "taosr1_job_pairs_total", "Rows finished by batch jobs, by outcome (ok: scored, invalid: an error line).",
+            ["outcome"], registry=r,
+        )
+        self.engine_seconds = Counter(
+            "taosr1_engine_seconds_total", "Seconds the engine spent on label scoring, by source (online requests, batch jobs).",
+            ["source"], registry=r,
+        )
+        for status in JOB_STATUSES:
+            self.jobs.labels(status=status)
+        for outcome in ("ok", "invalid"):
+            self.job_pairs.labels(outcome=outcome)
+        for source in ENGINE_SOURCES:
+            self.engine_seconds.labels(source=source)
 
     def set_model(self, name: str, version: str, stage: str, engine: str) -> None:
         self.model_info.clear()

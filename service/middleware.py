@@ -30,7 +30,9 @@ def install_request_metrics(app: FastAPI, svc: Service) -> None:
             err = NotReady("the service is shutting down", fix="retry on another replica", retry_after_s=svc.settings.retry_after_s)
             metrics.errors.labels(kind=err.kind).inc()
             metrics.requests.labels(endpoint=endpoint, outcome=err.kind).inc()
-            return to_response(err)
+            refused = to_response(err)
+            refused.headers["connection"] = "close"  # no keep-alive request can race the exit
+            return refused
         gauge = metrics.inflight.labels(endpoint=endpoint)
         gauge.inc()
         svc.inflight += 1
@@ -49,4 +51,6 @@ def install_request_metrics(app: FastAPI, svc: Service) -> None:
         metrics.requests.labels(endpoint=endpoint, outcome=outcome).inc()
         metrics.request_seconds.labels(endpoint=endpoint).observe(elapsed)
         metrics.stage_seconds.labels(endpoint=endpoint, stage="total").observe(elapsed)
+        if svc.draining:  # answered during the drain: the client must not reuse this connection
+            response.headers["connection"] = "close"
         return response

@@ -123,6 +123,7 @@ async def engine_rows(
     deadline: Deadline | None,
     endpoint: str,
     receive: Receive | None,
+    source: str = "online",
 ) -> EngineRows:
     """The engine's rows for the admitted products of each group, waiting until the deadline at most."""
     from service.serving import chunk_work
@@ -141,7 +142,7 @@ async def engine_rows(
         expires = time.perf_counter() + deadline.remaining() - fallback_reserve(svc, sum(g.work.n for g in groups))
     degrade = deadline is not None and svc.settings.overload == "fallback" and svc.fallback is not None
     try:
-        out.jobs = await svc.batcher.submit(flat, model, wait_for_room=wait_for_room, expires=expires)
+        out.jobs = await svc.batcher.submit(flat, model, wait_for_room=wait_for_room, expires=expires, source=source)
     except Overloaded:
         svc.metrics.admissions_refused.labels(endpoint=endpoint, reason="queue_full").inc()
         if not degrade:

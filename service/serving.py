@@ -182,6 +182,7 @@ class Service:
         deadline: Deadline | None = None,
         endpoint: str = "",
         receive: overload.Receive | None = None,
+        source: str = "online",
     ) -> ScoredGroups:
         """Retrieve and render (I/O thread), queue label scoring on the batcher, turn rows into scores.
 
@@ -190,7 +191,8 @@ class Service:
         hold the engine for one long call; other requests' jobs interleave). With a `deadline`:
         admission by cost, waiting until the deadline at most, and the fallback scorer for what
         cannot make it (service.overload); when the client disconnects (its ASGI `receive` says so)
-        the request's queued work is withdrawn.
+        the request's queued work is withdrawn. `source` ("job" for a durable batch job) is what
+        the batcher counts the engine time under.
         """
         loop = asyncio.get_running_loop()
         core = model.core
@@ -204,7 +206,9 @@ class Service:
         groups, t_ret = await loop.run_in_executor(self.io_executor, prepare)
         t1 = time.perf_counter()
         admitted = overload.admit_groups(self, model, groups, deadline, endpoint, chunk_pairs)
-        got = await overload.engine_rows(self, model, groups, admitted, wait_for_room, chunk_pairs, deadline, endpoint, receive)
+        got = await overload.engine_rows(
+            self, model, groups, admitted, wait_for_room, chunk_pairs, deadline, endpoint, receive, source=source
+        )
         t2 = time.perf_counter()
         started = [j.started for j in got.jobs if j.started]
         first_start = min(started) if started else t2

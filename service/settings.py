@@ -109,6 +109,13 @@ class Settings(EngineSettings):
         0.0, ge=0, le=1, description="Refuse a new version whose labels agree with the serving model's on fewer canary pairs."
     )
 
+    # durable batch jobs (service.jobs)
+    jobs_dir: Path = Field(REPO_ROOT / "var" / "jobs", description="Batch jobs: their inputs and SQLite state (jobs.db).")
+    job_chunk_pairs: int = Field(
+        32, ge=1, le=4096, description="Pairs a job scores per step; results are committed per step; online requests wait at most one step."
+    )
+    job_max_upload_mb: float = Field(2048, gt=0, description="Largest POST /jobs upload, in MiB.")
+
     # admin
     admin_enabled: bool = Field(False, description="Serve POST /admin/reload and /admin/rollback (needs admin_token).")
     admin_token: str = Field("", description="Bearer token for /admin/*: long and random; default values are refused.")

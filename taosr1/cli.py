@@ -1,4 +1,4 @@
-"""The `taosr1` command: serve, prepare, index build, eval, data synth, train, publish, export.
+"""The `taosr1` command: serve, prepare, index build, eval, batch score, data synth, train, publish, export.
 
 A thin layer over the packages: it parses arguments, builds Settings, and calls one function
 per subcommand. Results meant for scripts go to stdout as JSON; progress goes to stderr.
@@ -370,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--hard", action="store_true", help="the held-out hard set (disjoint templates)")
     s.set_defaults(func=cmd_data_synth)
     add_training_commands(sub)
+    from taosr1.batch import add_batch_commands
+
+    add_batch_commands(sub)
     return p
 
 

@@ -6,6 +6,7 @@ Tiny models are built here (random weights, the real tokenizer) — never downlo
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# apps started by tests never resume the batch jobs of a real var/jobs (tests that run jobs pass their own folder)
+os.environ.setdefault("TAOSR1_JOBS_DIR", tempfile.mkdtemp(prefix="taosr1-test-jobs-"))
 
 from tests.helpers.tiny import build_tiny_adapter, build_tiny_checkpoint  # noqa: E402
 

@@ -143,10 +143,6 @@ def run_dpo(
     cot_path = Path(cot_path or layout.cot)
     if not cot_path.is_file():
         raise FileNotFoundError(f"{cot_path} is missing: run `taosr1 train cot` first (or pass a CoT file)")
-    if cfg.objective == "label":
-        from training.label_dpo import run_label_dpo
-
-        return run_label_dpo(run, sampling, cfg, layout, cot_path)
     cache_dir = Path(run.cache_dir)
     stage_dir, final = layout.stage_dir("dpo"), layout.final("dpo")
     start = start_dir_for(cfg.init, [layout.final("sft")], run.base_model, cache_dir)
@@ -155,6 +151,10 @@ def run_dpo(
     if finished(final, key):
         log(f"dpo: {final} is up to date")
         return {"checkpoint": str(final), "skipped": True}
+    if cfg.objective == "label":
+        from training.label_dpo import run_label_dpo
+
+        return run_label_dpo(run, sampling, cfg, layout, cot_path, start, key)
 
     records = load_records(cot_path)
     sampled, passk = run_sampling(start, cache_dir, records, sampling, stage_dir, run.seed, run.dtype, {"data": data_hash})

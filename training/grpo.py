@@ -211,10 +211,6 @@ def run_grpo(run: RunConfig, cfg: GrpoConfig, layout: RunLayout | None = None, c
     cot_path = Path(cot_path or layout.cot)
     if not cot_path.is_file():
         raise FileNotFoundError(f"{cot_path} is missing: run `taosr1 train cot` first (or pass a CoT file)")
-    if cfg.objective == "label":
-        from training.label_grpo import run_label_grpo
-
-        return run_label_grpo(run, cfg, layout, cot_path)
     cache_dir = Path(run.cache_dir)
     stage_dir, final = layout.stage_dir("grpo"), layout.final("grpo")
     start = start_dir_for(cfg.init, [layout.final("dpo"), layout.final("sft")], run.base_model, cache_dir)
@@ -223,6 +219,10 @@ def run_grpo(run: RunConfig, cfg: GrpoConfig, layout: RunLayout | None = None, c
     if finished(final, key):
         log(f"grpo: {final} is up to date")
         return {"checkpoint": str(final), "skipped": True}
+    if cfg.objective == "label":
+        from training.label_grpo import run_label_grpo
+
+        return run_label_grpo(run, cfg, layout, cot_path, start, key)
 
     records = load_records(cot_path)
     records = spread_subset(records, cfg.max_prompts, run.seed)

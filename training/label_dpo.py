@@ -26,9 +26,8 @@ from training.config import to_dict
 from training.examples import load_records
 from training.label_loop import LoopSpec, run_loop
 from training.label_objective import LabelGroup, LabelHead, build_groups, label_logits
-from training.policy import bf16_native, load_policy, pick_device, save_checkpoint, start_dir_for
-from training.resume import finished
-from training.run import JsonlLog, RunConfig, RunLayout, file_hash, log
+from training.policy import bf16_native, load_policy, pick_device, save_checkpoint
+from training.run import JsonlLog, RunConfig, RunLayout, log
 from training.sampling import pass_at_k_curve
 
 
@@ -110,16 +109,12 @@ def dpo_step(model, head, groups, pairs, ref: dict[tuple[int, int], tuple[float,
     return step
 
 
-def run_label_dpo(run: RunConfig, sampling, cfg, layout: RunLayout, cot_path: Path) -> dict[str, Any]:
-    """Sample labels from the start checkpoint, build pairs, train `<run>/dpo/final`; returns a summary."""
+def run_label_dpo(run: RunConfig, sampling, cfg, layout: RunLayout, cot_path: Path, start: Path, key: dict) -> dict[str, Any]:
+    """Sample labels from `start` (run_dpo resolved it and the resume key), build pairs, train
+    `<run>/dpo/final`; returns a summary."""
     cache_dir = Path(run.cache_dir)
     stage_dir, final = layout.stage_dir("dpo"), layout.final("dpo")
-    start = start_dir_for(cfg.init, [layout.final("sft")], run.base_model, cache_dir)
-    data_hash = file_hash(cot_path)
-    key = {"data": data_hash, "start": str(Path(start).resolve()), "dpo": to_dict(cfg), "sampling": to_dict(sampling), "seed": run.seed}
-    if finished(final, key):
-        log(f"dpo: {final} is up to date")
-        return {"checkpoint": str(final), "skipped": True}
+    data_hash = key["data"]
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     scheme = get_scheme(policy.label_scheme)

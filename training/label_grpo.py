@@ -32,9 +32,8 @@ from training.grpo import group_advantages
 from training.label_dpo import label_distributions
 from training.label_loop import LoopSpec, autocast, run_loop
 from training.label_objective import LabelGroup, LabelHead, build_groups, label_logits
-from training.policy import bf16_native, load_policy, pick_device, save_checkpoint, start_dir_for
-from training.resume import finished
-from training.run import RunConfig, RunLayout, file_hash, log
+from training.policy import bf16_native, load_policy, pick_device, save_checkpoint
+from training.run import RunConfig, RunLayout, log
 
 
 def grpo_step(model, head: LabelHead, groups: list[LabelGroup], where: list[tuple[int, int]], ref: list[torch.Tensor], stream: PromptStream, cfg, pad_id: int):
@@ -86,16 +85,12 @@ def grpo_step(model, head: LabelHead, groups: list[LabelGroup], where: list[tupl
     return step
 
 
-def run_label_grpo(run: RunConfig, cfg, layout: RunLayout, cot_path: Path) -> dict[str, Any]:
-    """Train `<run>/grpo/final` from the DPO (else SFT) final with label rollouts; returns a summary."""
+def run_label_grpo(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start: Path, key: dict) -> dict[str, Any]:
+    """Train `<run>/grpo/final` from `start` (run_grpo resolved it and the resume key) with label
+    rollouts; returns a summary."""
     cache_dir = Path(run.cache_dir)
     stage_dir, final = layout.stage_dir("grpo"), layout.final("grpo")
-    start = start_dir_for(cfg.init, [layout.final("dpo"), layout.final("sft")], run.base_model, cache_dir)
-    data_hash = file_hash(cot_path)
-    key = {"data": data_hash, "start": str(Path(start).resolve()), "grpo": to_dict(cfg), "seed": run.seed}
-    if finished(final, key):
-        log(f"grpo: {final} is up to date")
-        return {"checkpoint": str(final), "skipped": True}
+    data_hash = key["data"]
     device = pick_device(cfg.device)
     torch.manual_seed(run.seed)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)

@@ -28,9 +28,8 @@ from training.data.injection import augment
 from training.examples import CotRecord, answer_ids, load_records, prompt_ids
 from training.label_loop import LoopSpec, run_loop
 from training.label_objective import LabelGroup, LabelHead, build_groups, class_weights, label_logits
-from training.policy import bf16_native, load_policy, pick_device, save_checkpoint, start_dir_for
-from training.resume import finished
-from training.run import RunConfig, RunLayout, file_hash, log
+from training.policy import bf16_native, load_policy, pick_device, save_checkpoint
+from training.run import RunConfig, RunLayout, log
 
 
 def with_injections(records: list[CotRecord], fraction: float, seed: int) -> list[CotRecord]:
@@ -69,8 +68,9 @@ class GroupStream:
         return out
 
 
-def rationale_loss(model, renderer: PromptRenderer, records: list[CotRecord], pad_id: int) -> torch.Tensor:
-    """Mean next-token NLL over the full label-first answers (label + rationale + end-of-turn) of `records`."""
+def rationale_loss(model, renderer: PromptRenderer, records: list[CotRecord], pad_id: int) -> tuple[torch.Tensor, int]:
+    """Mean next-token NLL over the full label-first answers (label + rationale + end-of-turn) of `records`,
+    and the number of tokens the forward ran."""
     from training.sft import answer_only_loss
 
     seqs, labels = [], []
@@ -86,7 +86,7 @@ def rationale_loss(model, renderer: PromptRenderer, records: list[CotRecord], pa
     for i, (s, lb) in enumerate(zip(seqs, labels, strict=True)):
         ids[i, : len(s)], lab[i, : len(s)], mask[i, : len(s)] = torch.tensor(s), torch.tensor(lb), 1
     loss, _, _ = answer_only_loss(model, {"input_ids": ids.to(device), "labels": lab.to(device), "attention_mask": mask.to(device)})
-    return loss
+    return loss, sum(len(s) for s in seqs)
 
 
 def label_sft_step(model, head: LabelHead, renderer, records, stream: GroupStream, weights: torch.Tensor, cfg, pad_id: int):
@@ -113,27 +113,24 @@ def label_sft_step(model, head: LabelHead, renderer, records, stream: GroupStrea
         picked = [records[i] for g in groups for i in g.records if rng.random() < cfg.rationale_fraction and records[i].rationale]
         loss = total
         if picked and cfg.rationale_weight > 0:
-            aux = rationale_loss(model, renderer, picked, pad_id)
+            aux, aux_tokens = rationale_loss(model, renderer, picked, pad_id)
             (cfg.rationale_weight * aux).backward()
             metrics["rationale_loss"] = float(aux.detach())
+            metrics["tokens"] += float(aux_tokens)
             loss += cfg.rationale_weight * metrics["rationale_loss"]
         return loss, metrics
 
     return step
 
 
-def run_label_sft(run: RunConfig, cfg, layout: RunLayout, cot_path: Path) -> dict[str, Any]:
-    """Train `<run>/sft/final` with the label objective; returns the summary (incl. efficiency figures)."""
-    final = layout.final("sft")
-    cache_dir = Path(run.cache_dir)
-    start = start_dir_for(cfg.init, [], run.base_model, cache_dir)
-    data_hash = file_hash(cot_path)
+def run_label_sft(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start: Path, key: dict) -> dict[str, Any]:
+    """Train `<run>/sft/final` with the label objective from `start` (run_sft resolved it and the resume key);
+    returns the summary (incl. efficiency figures)."""
     from training.config import to_dict
 
-    key = {"data": data_hash, "start": str(Path(start).resolve()), "sft": to_dict(cfg), "seed": run.seed}
-    if finished(final, key):
-        log(f"sft: {final} is up to date")
-        return {"checkpoint": str(final), "skipped": True}
+    final = layout.final("sft")
+    cache_dir = Path(run.cache_dir)
+    data_hash = key["data"]
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     scheme = get_scheme(policy.label_scheme)

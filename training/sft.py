@@ -148,10 +148,6 @@ def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot
     cot_path = Path(cot_path or layout.cot)
     if not cot_path.is_file():
         raise FileNotFoundError(f"{cot_path} is missing: run `taosr1 train cot` first (or pass a CoT file)")
-    if cfg.objective == "label":
-        from training.label_sft import run_label_sft
-
-        return run_label_sft(run, cfg, layout, cot_path)
     final = layout.final("sft")
     cache_dir = Path(run.cache_dir)
     start = start_dir_for(cfg.init, [], run.base_model, cache_dir)
@@ -160,6 +156,10 @@ def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot
     if finished(final, key):
         log(f"sft: {final} is up to date")
         return {"checkpoint": str(final), "skipped": True}
+    if cfg.objective == "label":
+        from training.label_sft import run_label_sft
+
+        return run_label_sft(run, cfg, layout, cot_path, start, key)
 
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)

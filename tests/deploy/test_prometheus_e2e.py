@@ -3,7 +3,7 @@
 The app (tiny model, real FAISS retrieval) runs under uvicorn on loopback; Prometheus (Debian's
 package, installed by scripts/ensure_prometheus.sh when absent) scrapes it every second from a
 temp config and temp storage on a free loopback port. A fixed schedule of requests over ~10 s
-(online, batch, explain, rerank, and some invalid ones) gives every series data. Then every PromQL
+(online, batch, explain, rerank, a batch job, and some invalid ones) gives every series data. Then every PromQL
 expression of every dashboard panel and annotation is evaluated through Prometheus's HTTP API:
 all must be valid, use only names the service exports, and return data, except panels marked
 vLLM-only (allowed empty while the engine is not vLLM) and event annotations (empty while
@@ -12,6 +12,7 @@ nothing happened). The latency panels are drawn from the same data to tests/arti
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -69,6 +70,9 @@ def _schedule() -> list[tuple[float, str, dict, int]]:
     ]
     for i, body in enumerate(bad):
         plan.append((0.5 + i * 1.4, "/relevance/batch" if "pairs" in body else "/relevance", body, 422))
+    # a durable batch job (NDJSON upload) that fills the engine's idle time: 24 rows, one of them bad
+    rows = [{"id": f"j{j}", "query": QUERIES[j % 4], "product": PRODUCTS[j % 6]} for j in range(23)] + [{"id": "bad"}]
+    plan.append((1.5, "/jobs", {"ndjson": rows}, 202))
     return sorted(plan, key=lambda x: x[0])
 
 
@@ -78,6 +82,10 @@ def _run_load(base_url: str) -> dict:
     results = []
 
     def send(client, path, body):
+        if path == "/jobs":
+            text = "".join(json.dumps(row) + "\n" for row in body["ndjson"])
+            r = client.post(path, content=text.encode(), headers={"Content-Type": "application/x-ndjson"})
+            return r.status_code, r.json()
         r = client.post(path, json=body)
         return r.status_code, r.json()
 
@@ -92,7 +100,8 @@ def _run_load(base_url: str) -> dict:
     wrong = [(p, b, e, s, pl) for p, b, e, s, pl in results if s != e]
     assert not wrong, f"unexpected statuses: {wrong[:3]}"
     ok_pairs = sum(len(pl if isinstance(pl, list) else pl["results"]) for _, _, _, s, pl in results if s == 200)
-    return {"requests": len(results), "ok_pairs": ok_pairs, "invalid": sum(1 for r in results if r[3] == 422)}
+    scoring = [r for r in results if r[0] != "/jobs"]  # /jobs is not a scoring endpoint: not in taosr1_requests_total
+    return {"requests": len(scoring), "ok_pairs": ok_pairs, "invalid": sum(1 for r in results if r[3] == 422)}
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +115,7 @@ def scraped(tiny_model_dir, index_dir, cache_dir, tmp_path_factory):
         pytest.skip(msg)
     settings = Settings(
         model_dir=tiny_model_dir, index_dir=index_dir, cache_dir=cache_dir, dtype="float32", port=free_port(), threads=2,
-        max_products=8, max_explain_products=2, explain_max_new_tokens=4,
+        max_products=8, max_explain_products=2, explain_max_new_tokens=4, jobs_dir=tmp_path_factory.mktemp("jobs"),
     )
     with live_server(settings) as srv:
         prom = PrometheusServer(binary, tmp_path_factory.mktemp("prometheus"), [f"127.0.0.1:{settings.port}"])
@@ -149,6 +158,13 @@ def test_load_is_counted_exactly(scraped):
     stages = {r["metric"]["stage"] for r in prom.query('taosr1_stage_duration_seconds_count{endpoint="/relevance"}')}
     assert {"retrieval", "render", "queue", "inference", "explain", "total"} <= stages, stages
     assert prom.scalar('sum(taosr1_model_reloads_total{outcome="loaded"})') == 1
+
+
+def test_the_batch_job_ran_beside_the_load(scraped):
+    prom = scraped["prom"]
+    assert prom.scalar('sum(taosr1_job_pairs_total{outcome="ok"})') == 23
+    assert prom.scalar('sum(taosr1_job_pairs_total{outcome="invalid"})') == 1
+    assert prom.scalar('sum(taosr1_engine_seconds_total{source="job"})') > 0
 
 
 def test_every_series_is_taosr1(scraped):

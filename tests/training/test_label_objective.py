@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import numpy as np
@@ -126,14 +125,14 @@ def test_label_dpo_and_grpo_train_from_the_previous_stage(label_pipeline):
 def test_grpo_moves_probability_towards_the_rewarded_label(tmp_path, tiny_model_dir, cache_dir):
     from training.grpo import GrpoConfig, run_grpo
 
-    records = [CotRecord(p, RetrievedContext(), "", "rules") for p in TOY_PAIRS] * 2
+    records = [CotRecord(TOY_PAIRS[1], RetrievedContext(), "", "rules")] * 8  # one prompt: a bandit over 4 labels
     run = make_run(tmp_path / "grpo", tiny_model_dir, cache_dir, records)
     cfg = build_config(GrpoConfig, {"lora": False, "device": "cpu", "objective": "label", "max_steps": 10, "batch_size": 4,
-                                    "group_size": 16, "learning_rate": 3e-3, "log_steps": 1, "save_steps": 100,
+                                    "group_size": 16, "learning_rate": 1e-3, "log_steps": 1, "save_steps": 100,
                                     "dynamic_sampling": False, "kl_beta": 0.0})
-    before = _probs_of_gold(tiny_model_dir, cache_dir, records[:4])
+    before = _probs_of_gold(tiny_model_dir, cache_dir, records[:1])
     run_grpo(run, cfg)
-    assert _probs_of_gold(RunLayout(run.run_dir).final("grpo"), cache_dir, records[:4]) > before + 0.05
+    assert _probs_of_gold(RunLayout(run.run_dir).final("grpo"), cache_dir, records[:1]) > before + 0.1
 
 
 def test_injected_copies_keep_their_true_level():
@@ -143,5 +142,4 @@ def test_injected_copies_keep_their_true_level():
     copies = augment(pairs, 0.5, seed=1)
     assert copies and all(c.level == next(p.level for p in TOY_PAIRS if p.product.id == c.product.id) for c in copies)
     assert {t for c in copies for t in c.tags} >= {"injected", "neutral-noise"}
-    assert random.Random(0)  # seeded: same copies again
-    assert augment(pairs, 0.5, seed=1) == copies
+    assert augment(pairs, 0.5, seed=1) == copies  # seeded: the same copies again

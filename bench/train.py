@@ -1,0 +1,129 @@
+"""Training bench: tokens/s, MFU against this run's matmul peak, and peak RSS per training stage.
+
+Runs, each in its own spawned process (so peak RSS is the stage's own), a fixed number of
+optimiser steps of: plain SFT on label + rationale through TRL (`objective: sequence`, what
+the default model was trained with before), SFT on the label objective, label DPO and label
+GRPO — on the same CoT data (the default recipe's sources, a smaller synthetic split), the
+same base model and LoRA settings. Prints one JSON object per stage and a last line with
+`examples_per_hour_vs_sequence_sft` (label SFT ÷ sequence SFT), each stage's `mfu` and
+`peak_rss_gb`. MFU counts 4 × decoder parameters per token (forward, and the backward to the
+activations; the frozen base gets no weight gradients) plus attention, over the measured bf16
+matmul peak. Not part of the test suite; run on an otherwise idle machine:
+
+    .venv/bin/python bench/train.py [--steps 8] [--out bench/results/train.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.flops import decoder_params, matmul_peak  # noqa: E402
+
+RECIPE = ROOT / "training" / "recipes" / "default.yaml"
+
+
+def _configs(run_dir: Path, steps: int) -> dict:
+    from training.config import load_recipe
+    from training.pipeline import build_configs
+
+    recipe = load_recipe(RECIPE)
+    recipe["run"]["run_dir"] = str(run_dir)
+    recipe["data"]["synthetic_queries"] = 60
+    common = {"max_steps": steps, "epochs": None, "save_steps": 10_000, "log_steps": steps}
+    overrides = {
+        "sft": common,
+        "dpo": common,
+        "grpo": {"max_steps": steps, "save_steps": 10_000, "log_steps": steps},
+        "sampling": {"max_prompts": 160},
+    }
+    return build_configs(recipe, overrides)
+
+
+def _stage(name: str, run_dir: str, steps: int, results) -> None:
+    """Child process: run one stage variant; report its summary, wall time and peak RSS."""
+    import resource
+
+    from training.pipeline import run_stage
+
+    cfgs = _configs(Path(run_dir), steps)
+    if name == "sequence_sft":
+        cfgs["sft"].objective = "sequence"
+        cfgs["sft"].batch_size = 8
+        cfgs["run"].run_dir = str(Path(run_dir) / "sequence")
+        Path(cfgs["run"].run_dir, "cot").mkdir(parents=True, exist_ok=True)
+        os.link(Path(run_dir) / "cot" / "cot.jsonl", Path(cfgs["run"].run_dir) / "cot" / "cot.jsonl")
+    stage = {"sequence_sft": "sft", "label_sft": "sft", "label_dpo": "dpo", "label_grpo": "grpo"}[name]
+    t = time.perf_counter()
+    summary = run_stage(stage, cfgs)
+    seconds = time.perf_counter() - t
+    if name == "sequence_sft":  # TRL reports no token counts: count what its steps consumed
+        from relevance.labels import TAOSR1
+        from relevance.prompt import PromptRenderer
+        from training.examples import load_records
+        from training.policy import _tokenizer
+        from training.sft import sft_examples
+
+        tok = _tokenizer(Path(cfgs["run"].cache_dir) / "models" / "smollm2-135m-instruct", Path(cfgs["run"].cache_dir), None)
+        ex = sft_examples(PromptRenderer(tok, TAOSR1), load_records(Path(run_dir) / "cot" / "cot.jsonl"), 1024)
+        mean_len = sum(len(e["input_ids"]) for e in ex) / len(ex)
+        summary["examples_per_s"] = summary["steps"] * 8 / seconds
+        summary["tokens_per_s"] = summary["steps"] * 8 * mean_len / seconds
+    summary["seconds"] = round(seconds, 1)
+    summary["peak_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)
+    summary.pop("history", None)
+    results.put((name, summary))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--run-dir", default=str(ROOT / "var" / "bench" / "train"))
+    parser.add_argument("--out", help="also write the report here (JSON)")
+    args = parser.parse_args()
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from training.pipeline import run_stage
+
+    run_dir = Path(args.run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    cfgs = _configs(run_dir, args.steps)
+    run_stage("cot", cfgs)
+    peak = matmul_peak(torch.bfloat16)
+    base = AutoModelForCausalLM.from_pretrained(str(Path(cfgs["run"].cache_dir) / "models" / "smollm2-135m-instruct"))
+    per_token = 4.0 * decoder_params(base)
+    report = {"peak_bf16_gflops": round(peak / 1e9, 1), "threads": torch.get_num_threads(), "steps": args.steps, "stages": {}}
+    ctx = mp.get_context("spawn")
+    for name in ("sequence_sft", "label_sft", "label_dpo", "label_grpo"):
+        results = ctx.Queue()
+        child = ctx.Process(target=_stage, args=(name, str(run_dir), args.steps, results))
+        child.start()
+        _, summary = results.get()
+        child.join()
+        summary["mfu"] = round(summary["tokens_per_s"] * per_token / peak, 3) if summary.get("tokens_per_s") else None
+        summary["examples_per_hour"] = round(summary["examples_per_s"] * 3600)
+        report["stages"][name] = summary
+        print(json.dumps({"stage": name, **summary}), flush=True)
+    st = report["stages"]
+    report["examples_per_hour_vs_sequence_sft"] = round(st["label_sft"]["examples_per_s"] / st["sequence_sft"]["examples_per_s"], 2)
+    report["peak_rss_gb_max_label_stages"] = max(st[s]["peak_rss_gb"] for s in ("label_sft", "label_dpo", "label_grpo"))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2))
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
