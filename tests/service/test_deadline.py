@@ -1,8 +1,8 @@
 """Answers within the deadline: admission by cost, the fallback scorer, explain under a deadline, the OpenAPI's limits.
 
 Live tests run the real app on loopback with the tiny model whose engine is slowed to a known
-speed (a sleep per work token on top of the real forward pass, and the same speed as its
-measured pace), so a bounded burst (fixed count) overloads it the same way on any machine:
+speed (the real forward pass, padded by a sleep to a fixed time per work token, and the same
+speed as its measured pace), so a bounded burst (fixed count) overloads it the same way on any machine:
 
 - reject mode: every answer within deadline + margin; 200 with every result, or 429 with
   Retry-After — nothing accepted is lost (no 504); a request that can never fit is a 422 naming
@@ -67,9 +67,13 @@ class SlowEngine:
         self.model.pace = Pace(tokens_per_s, decode_s or self.model.pace.decode_s, headroom=svc.settings.admission_headroom)
 
     def label_scores(self, groups):
-        time.sleep(sum(work_tokens(g) for g in groups) / self.tokens_per_s)
+        """The real forward, then a sleep that makes the call last exactly its work at `tokens_per_s`
+        (the real forward of the tiny model is far faster, so CPU noise does not move the pace)."""
+        t0 = time.perf_counter()
+        rows = self.real_scores(groups)
         self.computed_pairs += sum(g.n for g in groups)
-        return self.real_scores(groups)
+        time.sleep(max(0.0, sum(work_tokens(g) for g in groups) / self.tokens_per_s - (time.perf_counter() - t0)))
+        return rows
 
     def generate(self, requests):
         time.sleep(sum(r.max_new_tokens for r in requests) * self.decode_s)

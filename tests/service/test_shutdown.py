@@ -41,8 +41,9 @@ def test_sigterm_drains_without_losing_accepted_requests(tiny_model_dir, index_d
                 try:
                     r = c.post("/relevance", json=body)
                     kind = "ok" if r.status_code == 200 and len(r.json()["results"]) == 16 else f"http{r.status_code}"
-                    if r.status_code == 503:
+                    if r.status_code == 503:  # a well-behaved client backs off as told
                         assert r.headers["retry-after"]
+                        stop.wait(min(float(r.headers["retry-after"]), 1.0))
                 except httpx.ConnectError:
                     kind = "refused"  # never accepted
                 except httpx.HTTPError as exc:
