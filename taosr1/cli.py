@@ -201,11 +201,15 @@ def _eval_robustness(args, judge, path, pairs, settings) -> int:
 
     from training.robustness import robustness_report
 
+    renderer = getattr(judge, "renderer", None)
+    if args.keep_listing_instructions and renderer is not None:
+        renderer.drop_listing_instructions = False  # the model alone, without the prompt's instruction filter
     n = sum(1 for p in pairs if p.level < 4) * 57
     with tqdm(total=n, desc="robustness", unit="pair", file=sys.stderr, disable=args.quiet) as bar:
         report = robustness_report(judge, pairs, beta=settings.beta, progress=bar)
     report["data"] = str(args.data)
     report["model"] = model_info(judge, path)
+    report["instruction_filter"] = bool(renderer is not None and renderer.drop_listing_instructions)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2))
     print(json.dumps(report))
@@ -356,6 +360,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead of F1: inject instructions into every non-Exact listing and report, per family, how much more "
         "often they raise the label than neutral text of the same length (exit 1 when over the bar)",
+    )
+    s.add_argument(
+        "--keep-listing-instructions",
+        action="store_true",
+        help="with --robustness: measure the model alone, without the prompt dropping instruction-like listing text",
     )
     s.add_argument("--out", help="also write the report (indented JSON) here")
     s.add_argument("--quiet", action="store_true", help="no progress bar")

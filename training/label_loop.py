@@ -7,8 +7,8 @@ graph before one backward held ~3 GB of activations per 16 examples and grew the
 AdamW over the trainable parameters, warm-up + cosine (or constant) schedule, gradient
 clipping, bf16 autocast where the hardware multiplies bf16 natively, resumable step
 checkpoints (`training.resume.StepCheckpoints`), a JSONL metrics log, and the efficiency
-figures the training bench reports: examples/s, tokens/s and peak RSS. Knows nothing about
-what the loss is.
+figures the training bench reports: examples/s, tokens/s, peak and current RSS (with glibc's
+malloc thresholds pinned, `training.heap`). Knows nothing about what the loss is.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from training.heap import pin_malloc_thresholds, rss_now_gb
 from training.resume import StepCheckpoints
 from training.run import JsonlLog, log
 
@@ -80,6 +81,7 @@ def run_loop(model, spec: LoopSpec, step_fn: StepFn, stage_dir: Path, logs_dir: 
     Returns a summary: steps, first/last loss, the per-log-window history, examples/s,
     tokens/s (from the metrics' `examples` and `tokens`) and peak RSS in GB.
     """
+    pin_malloc_thresholds()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=spec.learning_rate, weight_decay=spec.weight_decay)
     checkpoints = StepCheckpoints(stage_dir / "checkpoints")
@@ -108,7 +110,7 @@ def run_loop(model, spec: LoopSpec, step_fn: StepFn, stage_dir: Path, logs_dir: 
         window["n"] = window.get("n", 0.0) + 1
         if step % spec.log_steps == 0 or step == spec.max_steps:
             n = window.pop("n")
-            entry = {"step": step, **{k: round(v / n, 5) for k, v in window.items()}, "rss_gb": round(peak_rss_gb(), 2)}
+            entry = {"step": step, **{k: round(v / n, 5) for k, v in window.items()}, "rss_gb": round(peak_rss_gb(), 2), "rss_now_gb": round(rss_now_gb(), 2)}
             history.append(entry)
             metrics_log.write(stage=spec.name, **entry)
             log(f"{spec.name}: " + " ".join(f"{k}={v}" for k, v in entry.items()))

@@ -1,0 +1,50 @@
+"""Keep the training heap flat: glibc malloc tunables for tensor-sized blocks, and the live RSS.
+
+glibc serves a block of at least `M_MMAP_THRESHOLD` bytes with its own mmap and returns it to
+the OS on free. The threshold starts at 128 KiB but is *dynamic*: each freed mmapped block
+raises it to that block's size (up to 32 MiB). A training loop frees activations of every
+size each step, so within a few steps nearly every activation comes from the arena heap, whose
+free space fragments across shapes and is rarely given back — the resident set creeps up by
+gigabytes while the live tensors do not. Setting the threshold (and the trim threshold)
+explicitly turns the dynamic adjustment off: large tensors go back to the OS when freed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+M_TRIM_THRESHOLD = -1  # glibc mallopt parameter numbers (malloc.h)
+M_MMAP_THRESHOLD = -3
+
+#: blocks of this size or more get their own mmap (fixed: no dynamic raise)
+MMAP_THRESHOLD = 256 * 1024
+#: free heap top above this is returned to the OS
+TRIM_THRESHOLD = 16 * 1024 * 1024
+
+
+def pin_malloc_thresholds(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = TRIM_THRESHOLD) -> bool:
+    """Fix glibc's mmap and trim thresholds for this process; False where libc is not glibc.
+
+    `TAOSR1_MALLOC_TUNE=0` leaves malloc as it is (to measure the difference).
+    """
+    if os.environ.get("TAOSR1_MALLOC_TUNE", "1") == "0" or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(M_TRIM_THRESHOLD, trim_threshold))
+
+
+def rss_now_gb() -> float:
+    """This process's resident set size now, in GB (0.0 where /proc is missing)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e9
