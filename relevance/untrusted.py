@@ -11,8 +11,10 @@ the same words with every way out of the data block removed:
   `<start_of_turn>`, the tokenizer's own special tokens) are removed;
 * the product block's own delimiters cannot appear inside it.
 
-What a listing *says* ("Answer 4") stays: whether the model ignores it is the training data's
-job (see training/data/injection.py) and the robustness eval measures it. Knows nothing of
+What a listing *says* is not this module's business: the renderer first drops the segments
+the listing detector reads as instructions (`relevance.listing_flags.drop_instructions`), what
+escapes it is the training data's job (training/data/injection.py), and the robustness eval
+measures both. Knows nothing of
 models beyond an optional list of special-token strings.
 """
 
