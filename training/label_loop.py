@@ -127,4 +127,5 @@ def run_loop(model, spec: LoopSpec, step_fn: StepFn, stage_dir: Path, logs_dir: 
         "examples_per_s": round(examples / seconds, 3) if seconds else None,
         "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
         "peak_rss_gb": round(peak_rss_gb(), 2),
+        "rss_now_gb": round(rss_now_gb(), 2),
     }
