@@ -5,8 +5,11 @@ the OS on free. The threshold starts at 128 KiB but is *dynamic*: each freed mma
 raises it to that block's size (up to 32 MiB). A training loop frees activations of every
 size each step, so within a few steps nearly every activation comes from the arena heap, whose
 free space fragments across shapes and is rarely given back — the resident set creeps up by
-gigabytes while the live tensors do not. Setting the threshold (and the trim threshold)
-explicitly turns the dynamic adjustment off: large tensors go back to the OS when freed.
+gigabytes while the live tensors do not (measured in the default recipe's SFT stage: 9.7 GB of
+an 11.4 GB resident set was the brk heap, after every step's activations had been freed).
+Setting the threshold (and the trim threshold) explicitly turns the dynamic adjustment off:
+large tensors go back to the OS when freed; `release_free_memory` (glibc `malloc_trim`) returns
+the free pages inside the heap after each step.
 """
 
 from __future__ import annotations
@@ -30,14 +33,28 @@ def pin_malloc_thresholds(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: 
 
     `TAOSR1_MALLOC_TUNE=0` leaves malloc as it is (to measure the difference).
     """
-    if os.environ.get("TAOSR1_MALLOC_TUNE", "1") == "0" or not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None) if libc is not None else None
+    if mallopt is None:
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(M_TRIM_THRESHOLD, trim_threshold))
+
+
+def _libc():
+    if os.environ.get("TAOSR1_MALLOC_TUNE", "1") == "0" or not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+def release_free_memory() -> None:
+    """Give the heap's free pages back to the OS (glibc `malloc_trim(0)`; a no-op elsewhere)."""
+    libc = _libc()
+    trim = getattr(libc, "malloc_trim", None) if libc is not None else None
+    if trim is not None:
+        trim(0)
 
 
 def rss_now_gb() -> float:

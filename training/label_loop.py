@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from training.heap import pin_malloc_thresholds, rss_now_gb
+from training.heap import pin_malloc_thresholds, release_free_memory, rss_now_gb
 from training.resume import StepCheckpoints
 from training.run import JsonlLog, log
 
@@ -102,6 +102,7 @@ def run_loop(model, spec: LoopSpec, step_fn: StepFn, stage_dir: Path, logs_dir: 
             loss, metrics = step_fn(step, rng)
         torch.nn.utils.clip_grad_norm_(params, spec.max_grad_norm)
         optimizer.step()
+        release_free_memory()
         step += 1
         examples += metrics.get("examples", 0.0)
         tokens += metrics.get("tokens", 0.0)
