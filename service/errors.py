@@ -201,6 +201,18 @@ def from_request_validation(exc: RequestValidationError, content_type: str | Non
     return ValidationFailed(f"invalid request: {names}", fix=fix, fields=problems)
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the app's routes accept on `request`'s path (several routes may share a path)."""
+    from starlette.routing import Match
+
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
+
+
 def from_http_exception(exc: StarletteHTTPException) -> ServiceError:
     """The envelope for an HTTP error raised by FastAPI/Starlette themselves (not by our routes)."""
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
@@ -278,7 +290,12 @@ def install_error_handlers(app: FastAPI, on_error=None) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        return await _service_error(request, from_http_exception(exc))
+        response = await _service_error(request, from_http_exception(exc))
+        for name, value in (exc.headers or {}).items():
+            response.headers.setdefault(name, value)
+        if exc.status_code == 405:  # Allow: every method of every route on this path (RFC 9110)
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
+        return response
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception):

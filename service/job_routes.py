@@ -21,6 +21,20 @@ CONTENT_TYPES = {
 }
 
 
+#: the upload as the OpenAPI states it: a required body in one of the three formats
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "One pair per row: NDJSON lines {id?, query, product}, CSV columns id,query,title,… or Parquet.",
+        "content": {
+            "application/x-ndjson": {"schema": {"type": "string", "minLength": 1}},
+            "text/csv": {"schema": {"type": "string", "minLength": 1}},
+            "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
 def upload_format(content_type: str | None, given: str | None) -> str:
     """The input format from ?format= or the Content-Type.
 
@@ -48,7 +62,7 @@ def jobs_router(runner: JobRunner) -> APIRouter:
             raise NotFound(f"no job {job_id!r}", fix="list the jobs with GET /jobs")
         return job
 
-    @router.post("/jobs", status_code=202, responses=error_responses("validation", "not_ready"))
+    @router.post("/jobs", status_code=202, responses=error_responses("validation", "not_ready"), openapi_extra=UPLOAD_BODY)
     async def create_job(
         request: Request,
         format: Literal["ndjson", "csv", "parquet"] | None = Query(None, description="Input format when the Content-Type does not say."),

@@ -52,9 +52,6 @@ def check_relevance(query: str, products: list[ProductIn], explain: bool, s: Set
         problems.append(FieldProblem("products", f"{len(products)} products, limit {s.max_products}", f"split into calls of at most {s.max_products} products, or use /relevance/batch"))
     if explain and len(products) > s.max_explain_products:
         problems.append(FieldProblem("explain", f"explain=true with {len(products)} products, limit {s.max_explain_products}", f"explain at most {s.max_explain_products} products per call"))
-    ids = [p.id for p in products]
-    if len(set(ids)) != len(ids):
-        problems.append(FieldProblem("products[].id", "ids must be unique within a call", "give every product its own id"))
     for i, p in enumerate(products):
         problems += product_problems(p, f"products[{i}]", s)
     raise_if(problems)

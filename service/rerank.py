@@ -27,9 +27,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, create_model
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from relevance.scoring import Scored
-from service.errors import STATUS_BY_KIND, FieldProblem, ServiceError, ValidationFailed, from_request_validation
+from service.errors import (
+    STATUS_BY_KIND,
+    FieldProblem,
+    ServiceError,
+    ValidationFailed,
+    from_http_exception,
+    from_request_validation,
+)
 from service.limits import check_rerank
 from service.schemas import DEADLINE_HELP, NOT_BLANK, ModelRef, ProductIn, text_limits
 from service.serving import Service
@@ -73,7 +81,8 @@ class CohereRerankRequest(BaseModel):
 
 
 class TeiRerankRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # texts or documents (Elasticsearch) must be there: stated in the schema, checked by the route
+    model_config = ConfigDict(extra="ignore", json_schema_extra={"anyOf": [{"required": ["texts"]}, {"required": ["documents"]}]})
 
     query: str = Field(..., description="The shopper's search query.")
     texts: list[str] | None = Field(None, description="The documents (product titles) to rank.")
@@ -328,6 +337,10 @@ def shaped_route(svc: Service, shape: Callable[[ServiceError], JSONResponse]) ->
                     err: ServiceError = validation_failed(exc, limit)
                 except ServiceError as exc:
                     err = exc
+                except StarletteHTTPException as exc:  # a body that is not JSON: 400, in this API's shape too
+                    if exc.status_code != 400:
+                        raise
+                    err = from_http_exception(exc)
                 request.state.error_kind = err.kind  # read by the metrics middleware
                 svc.metrics.errors.labels(kind=err.kind).inc()
                 return shape(err)
@@ -360,7 +373,7 @@ def cohere_router(svc: Service) -> APIRouter:
             f"/v{version}/rerank", endpoint(version), methods=["POST"], name=f"rerank_v{version}",
             response_model=CohereRerankResponse, response_model_exclude_none=True,
             summary=f"Rerank documents for a query (Cohere v{version} / Jina shape)",
-            responses={status: {"model": CohereError} for status in (422, 429, 503, 504)},
+            responses={status: {"model": CohereError} for status in (400, 422, 429, 503, 504)},
         )
     return router
 
@@ -374,7 +387,7 @@ def tei_router(svc: Service) -> APIRouter:
     @router.post(
         "/rerank", response_model=list[TeiRerankResult], response_model_exclude_none=True,
         summary="Rerank texts for a query (TEI shape)",
-        responses={status: {"model": TeiError} for status in (422, 429, 503, 504)},
+        responses={status: {"model": TeiError} for status in (400, 422, 429, 503, 504)},
     )
     @svc.count_failed_pairs("/rerank", lambda req: len(req.texts or req.documents or []))
     async def rerank_tei(req: tei_request, request: Request) -> list[dict]:

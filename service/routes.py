@@ -13,6 +13,7 @@ request models come from `limited_models(settings)`, so the OpenAPI states the l
 import time
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import PlainTextResponse
 
 from relevance.assemble import group_by_query
 from relevance.core import Explanation
@@ -170,7 +171,7 @@ def probe_router(svc: Service) -> APIRouter:
             serving = {**cur.ref.model_dump(), "path": str(cur.path), "load_seconds": round(cur.load_seconds, 3), "manifest": cur.manifest.__dict__}
         return {"serving": serving, "last_error": svc.runtime.last_error, "registry": svc.reloader.describe()}
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=PlainTextResponse)
     async def metrics():
         """Prometheus exposition of every taosr1_* series."""
         return Response(svc.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -176,8 +176,8 @@ def limited_models(s) -> LimitedModels:
     """The request models of /relevance and /relevance/batch with `s`'s limits stated in their schemas.
 
     limits.py still does the checking (one 422 naming every field with its fix); the schema says
-    the same numbers. Not expressible in JSON schema, so only described: product ids unique within
-    a call.
+    the same numbers, so every schema-valid request is accepted. Product ids need not be unique:
+    results come back in input order, each echoing its product's id.
     """
     product = limited_product(s)
     deadline = (float | None, Field(None, gt=0, le=s.max_deadline_ms, description=DEADLINE_HELP))
@@ -185,7 +185,7 @@ def limited_models(s) -> LimitedModels:
     relevance = create_model(
         "RelevanceRequest", __base__=RelevanceRequest, query=query, deadline_ms=deadline,
         products=(list[product], Field(
-            ..., description=f"Candidate products to score for this query (ids unique within the call; at most "
+            ..., description=f"Candidate products to score for this query (results come back in this order; at most "
             f"{s.max_explain_products} with explain=true).", json_schema_extra=items_limits(s.max_products),
         )),
     )
