@@ -40,6 +40,10 @@ def test_framework_errors_use_the_envelope_with_a_fix(client):
     _envelope(client.post("/relevance", content=b"{not json", headers={"content-type": "application/json"}), 422)
     assert _envelope(client.get("/no-such-route"), 404)["kind"] == "not_found"
     assert _envelope(client.get("/relevance"), 405)["kind"] == "method_not_allowed"
+    assert client.get("/relevance").headers["allow"] == "POST"
+    assert client.request("TRACE", "/jobs").headers["allow"] == "GET, POST"  # two routes share the path (RFC 9110)
+    r = client.post("/v1/rerank", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422) and "message" in r.json()  # the Cohere shape, not the envelope
     r = client.post("/relevance", json={"query": "mug", "products": [{"id": "1", "title": "Ceramic mug"}]})
     assert _envelope(r, 503)["kind"] == "not_ready"
     for e in client.post("/relevance", json={"query": "", "products": []}).json()["error"]["fields"]:
@@ -57,6 +61,9 @@ def test_openapi_lists_every_status_a_route_can_return(client):
     assert {"200", "503"} <= statuses("/readyz", "get")
     assert {"200", "401", "403", "404", "409", "422"} <= statuses("/admin/reload", "post")
     assert {"200", "401", "403", "404", "409"} <= statuses("/admin/rollback", "post")
+    assert set(paths["/jobs"]["post"]["requestBody"]["content"]) == {"application/x-ndjson", "text/csv", "application/vnd.apache.parquet"}
+    assert set(paths["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
+    assert {"400", "422"} <= statuses("/v1/rerank", "post") and {"400", "422"} <= statuses("/rerank", "post")
     schema = paths["/relevance"]["post"]["responses"]["429"]["content"]["application/json"]["schema"]
     assert schema["$ref"].endswith("/ErrorEnvelope")
 
