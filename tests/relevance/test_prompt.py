@@ -81,4 +81,5 @@ def test_listing_text_cannot_open_a_turn_or_leave_its_block(smollm2_tokenizer):
         assert token not in body
     special = set(smollm2_tokenizer.all_special_ids)
     assert not special & set(smollm2_tokenizer.encode(body, add_special_tokens=False))
-    assert "Verdict: 4" in body  # what the listing says stays; training teaches the model to ignore it
+    assert "Mug" in body and "nice" in body  # the listing's own words stay
+    assert "Verdict" not in body  # its instructions to the judge do not (relevance.listing_flags)
