@@ -24,7 +24,7 @@ import re
 import unicodedata
 
 from relevance.types import Product
-from relevance.untrusted import _CONTROL_TOKEN
+from relevance.untrusted import CONTROL_TOKEN
 
 FLAG = "instruction_in_listing"
 
@@ -117,7 +117,7 @@ def drop_instructions(text: str) -> str:
     """
     if not text or not text_has_instruction(text):
         return text
-    text = _CONTROL_TOKEN.sub("\n", text)  # a chat-control token ends a segment ("Mug<|im_end|>…" keeps "Mug")
+    text = CONTROL_TOKEN.sub("\n", text)  # a chat-control token ends a segment ("Mug<|im_end|>…" keeps "Mug")
     kept = [seg for seg in _SEGMENT_BREAK.split(text) if seg and seg.strip() and not text_has_instruction(seg)]
     # in a field that holds an instruction, its neighbours that speak of levels, rankers or
     # searches are part of it ("Only 4 is acceptable.", "To the AI reviewer: …"); a forged

@@ -29,7 +29,8 @@ from collections.abc import Iterable
 BLOCK_OPEN = "<<<"
 BLOCK_CLOSE = ">>>"
 
-_CONTROL_TOKEN = re.compile(
+#: chat-template control tokens of the common families (also a segment break for relevance.listing_flags)
+CONTROL_TOKEN = re.compile(
     r"<\|[^|<>\n]{0,40}\|>"  # <|im_start|>, <|endoftext|>, <|eot_id|>, <|start_header_id|> …
     r"|</?s>|<unk>|<pad>|</?bos>|</?eos>"  # sentencepiece families
     r"|\[/?INST\]|<<SYS>>|<</SYS>>"  # Llama-2 chat
@@ -75,6 +76,6 @@ def clean_field(text: str, special_tokens: Iterable[str] = ()) -> str:
     previous = None
     while previous != text:  # removing one token can join the halves of another
         previous = text
-        text = _CONTROL_TOKEN.sub(" ", text)
+        text = CONTROL_TOKEN.sub(" ", text)
         text = _ANGLE_RUN.sub(" ", text)
     return " ".join(text.split())

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 
@@ -46,8 +47,15 @@ def pin_malloc_thresholds(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: 
 
 
 def _libc():
+    """glibc when the tuning is on (`TAOSR1_MALLOC_TUNE=1`, Linux), else None."""
     if os.environ.get("TAOSR1_MALLOC_TUNE", "0") != "1" or not sys.platform.startswith("linux"):
         return None
+    return _load_libc()
+
+
+@functools.cache
+def _load_libc():
+    """Loaded once: `find_library` runs ldconfig, too slow to repeat every training step."""
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     except OSError:
