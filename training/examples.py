@@ -70,6 +70,23 @@ def spread_subset(records: list, n: int | None, seed: int) -> list:
     return [records[i] for i in keep]
 
 
+def from_sources(records: list[CotRecord], sources: list[str] | None) -> list[CotRecord]:
+    """The records whose pair came from one of `sources` (e.g. ["esci"]); all records when `sources` is empty.
+
+    >>> from relevance.types import LabeledPair, Product
+    >>> rec = lambda src: CotRecord(LabeledPair("q", Product(id="p", title="t"), 4, source=src), RetrievedContext(), "")
+    >>> [r.pair.source for r in from_sources([rec("synthetic"), rec("esci")], ["esci"])]
+    ['esci']
+    """
+    if not sources:
+        return list(records)
+    keep = [r for r in records if r.pair.source in sources]
+    if not keep:
+        found = sorted({r.pair.source for r in records})
+        raise ValueError(f"no CoT record comes from the sources {sources}; the records' sources are {found}")
+    return keep
+
+
 def without_own_query(context: RetrievedContext, query: str) -> RetrievedContext:
     """Drop retrieved cases of the pair's own query (they would leak its label into the prompt).
 

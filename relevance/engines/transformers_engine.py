@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from relevance.checkpoint import load_causal_lm, load_tokenizer
+from relevance.engines import shared_prefix_attention as shared_attention
 from relevance.engines.base import GenerationRequest, ScoringGroup
 from relevance.labels import get_scheme
 from relevance.manifest import CheckpointManifest
@@ -74,6 +75,7 @@ class TransformersEngine:
         threads: int | None = None,
         prefix_sharing: bool = True,
         max_batch_tokens: int = 16384,
+        shared_prefix_attention: bool = True,
     ):
         if threads:
             torch.set_num_threads(threads)
@@ -81,6 +83,9 @@ class TransformersEngine:
         model, manifest = load_causal_lm(self.model_dir, Path(cache_dir), pick_dtype(dtype, device))
         tokenizer = load_tokenizer(self.model_dir, Path(cache_dir))
         self._wrap(model.to(device), tokenizer, manifest, prefix_sharing, max_batch_tokens)
+        if shared_prefix_attention:
+            self.model.set_attn_implementation(shared_attention.register())
+            self.shared_prefix_attention = True
 
     @classmethod
     def from_model(
@@ -114,6 +119,8 @@ class TransformersEngine:
         self.prefix_sharing = prefix_sharing
         self.max_batch_tokens = max_batch_tokens
         self.pad_id = self.tokenizer.pad_token_id
+        self.shared_prefix_attention = False  # see relevance.engines.shared_prefix_attention; set by __init__
+        self._heads = int(self.model.config.num_attention_heads)
 
     def _refresh(self) -> None:
         head = self.model.get_output_embeddings().weight
@@ -229,10 +236,15 @@ class TransformersEngine:
         from transformers import DynamicCache
 
         out = np.zeros((len(suffixes), len(self.label_ids)), dtype=np.float32)
+        shared = shared_attention.expand_prefix(layers, self._heads) if layers and self.shared_prefix_attention else None
         for chunk in self._chunks([len(s) for s in suffixes], extra_per_row=p_len):
             ids, mask, last = self._padded([suffixes[i] for i in chunk])
             rows = len(chunk)
             positions = (torch.arange(ids.shape[1], device=ids.device) + p_len).unsqueeze(0).expand(rows, -1)
+            if shared is not None:  # the prefix K/V read once by every row, not copied per row
+                hidden = self._backbone(input_ids=ids, position_ids=positions, use_cache=False, shared_prefix=shared).last_hidden_state
+                out[chunk] = self._head(hidden[torch.arange(rows, device=hidden.device), last])
+                continue
             if layers:
                 cache = DynamicCache(ddp_cache_data=[(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in layers])
                 mask = torch.cat([torch.ones((rows, p_len), dtype=mask.dtype, device=mask.device), mask], dim=1)

@@ -141,3 +141,19 @@ def test_in_memory_engine_scores_like_the_folder_engine_and_follows_weight_chang
     finally:
         with torch.no_grad():
             head.copy_(saved)
+
+
+@pytest.mark.parametrize("dtype, atol", [("float32", 1e-5), ("bfloat16", 0.05)])
+def test_shared_prefix_attention_gives_the_plain_forwards_probabilities(tiny_model_dir, cache_dir, dtype, atol):
+    """The attention that reads one prefix K/V for every row equals the stock path (prefix K/V copied per
+    row) and the plain unshared forward: exactly up to fp32 reduction order, within bf16's rounding in bf16."""
+    engine = TransformersEngine(tiny_model_dir, cache_dir=cache_dir, dtype=dtype, threads=2)
+    assert engine.shared_prefix_attention
+    group = _group(engine)
+    fast = softmax_rows(engine.label_scores([group])[0])
+    engine.shared_prefix_attention = False
+    copied = softmax_rows(engine.label_scores([group])[0])
+    engine.prefix_sharing = False
+    plain = softmax_rows(engine.label_scores([group])[0])
+    np.testing.assert_allclose(fast, copied, atol=atol)
+    np.testing.assert_allclose(fast, plain, atol=atol)
