@@ -1,10 +1,10 @@
 """Where the scoring forward's time goes: torch.profiler on the serving engine's shared-prefix path.
 
 Scores `make bench`'s workload (the default model, real ESCI product text, one query × N
-products, the prefix once and the suffixes as one padded batch against its broadcast KV) under
+products, the prefix once and the suffixes as one padded batch reading its one K/V) under
 torch.profiler and groups the CPU self time of every op into what it is: dense matmuls (the
 FLOPs the model must do), attention (SDPA and its mask), copies and layout (expand/cat/
-contiguous/to: the broadcast prefix KV materialised per row, padding), norms and activations,
+contiguous/to: layout changes, padding; with the copied-KV path, the prefix KV per row), norms and activations,
 and everything else (Python between layers, small ops). Also reports the request's FLOP floor
 (model FLOPs ÷ this run's bf16 matmul peak) against its measured time, and the dense matmuls'
 own efficiency. Prints the top ops, then one JSON line. Not part of the test suite; run on an
@@ -33,7 +33,7 @@ from bench.flops import matmul_peak, scoring_flops  # noqa: E402
 
 #: op-name fragments → category, first match wins
 CATEGORIES = (
-    ("attention", ("scaled_dot_product", "_flash_attention", "attention", "softmax", "baddbmm", "bmm")),
+    ("attention", ("scaled_dot_product", "_flash_attention", "attention", "softmax", "baddbmm", "bmm", "lerp", "sigmoid")),
     ("dense matmul", ("aten::mm", "aten::addmm", "aten::linear", "aten::matmul", "mkldnn", "onednn")),
     ("copies and layout", ("copy_", "aten::cat", "contiguous", "aten::to", "_to_copy", "clone", "index", "expand", "empty", "zeros", "ones", "fill_", "slice", "select", "view", "reshape", "transpose", "permute", "unsqueeze", "narrow")),
     ("norms and activations", ("silu", "pow", "mean", "rsqrt", "aten::mul", "aten::add", "neg", "aten::div", "sigmoid", "gelu", "rms")),

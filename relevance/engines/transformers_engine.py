@@ -3,7 +3,9 @@
 Scoring computes the decoder's hidden state at each prompt's last position and multiplies
 it by the output-head rows of the label tokens only (4 rows, not the 49k-vocabulary head).
 With prefix sharing on, a group's shared prefix (instruction, context, query) is run once;
-its KV cache is broadcast over the products, and only the product suffixes are computed.
+only the product suffixes are computed after it, and on CPU every row's queries read that one
+prefix K/V through `relevance.engines.shared_prefix_attention` (no per-row copy; elsewhere the
+KV is broadcast over the rows and SDPA attends to it).
 Across requests, the engine keeps the KV of the *head* every prompt starts with (chat frame +
 instruction, found as the common prefix of the prompts it has seen), so neither a query's prefix
 nor an unshared pair recomputes it. Rows are sorted by length and packed under a token budget to
@@ -83,7 +85,7 @@ class TransformersEngine:
         model, manifest = load_causal_lm(self.model_dir, Path(cache_dir), pick_dtype(dtype, device))
         tokenizer = load_tokenizer(self.model_dir, Path(cache_dir))
         self._wrap(model.to(device), tokenizer, manifest, prefix_sharing, max_batch_tokens)
-        if shared_prefix_attention:
+        if shared_prefix_attention and self.device == "cpu":  # its kernels are the CPU flash ones; GPUs keep SDPA
             self.model.set_attn_implementation(shared_attention.register())
             self.shared_prefix_attention = True
 
