@@ -5,7 +5,8 @@ it by the output-head rows of the label tokens only (4 rows, not the 49k-vocabul
 With prefix sharing on, a group's shared prefix (instruction, context, query) is run once;
 only the product suffixes are computed after it, and on CPU every row's queries read that one
 prefix K/V through `relevance.engines.shared_prefix_attention` (no per-row copy; elsewhere the
-KV is broadcast over the rows and SDPA attends to it).
+KV is broadcast over the rows and SDPA attends to it). RMSNorm layers run on torch's fused
+kernel (`relevance.engines.fused_norms`).
 Across requests, the engine keeps the KV of the *head* every prompt starts with (chat frame +
 instruction, found as the common prefix of the prompts it has seen), so neither a query's prefix
 nor an unshared pair recomputes it. Rows are sorted by length and packed under a token budget to
@@ -23,6 +24,7 @@ import torch
 from relevance.checkpoint import load_causal_lm, load_tokenizer
 from relevance.engines import shared_prefix_attention as shared_attention
 from relevance.engines.base import GenerationRequest, ScoringGroup
+from relevance.engines.fused_norms import fuse_rms_norms
 from relevance.labels import get_scheme
 from relevance.manifest import CheckpointManifest
 from relevance.tokens import label_token_ids
@@ -78,12 +80,14 @@ class TransformersEngine:
         prefix_sharing: bool = True,
         max_batch_tokens: int = 16384,
         shared_prefix_attention: bool = True,
+        fused_norms: bool = True,
     ):
         if threads:
             torch.set_num_threads(threads)
         self.model_dir = Path(model_dir)
         model, manifest = load_causal_lm(self.model_dir, Path(cache_dir), pick_dtype(dtype, device))
         tokenizer = load_tokenizer(self.model_dir, Path(cache_dir))
+        self.fused_norms = fuse_rms_norms(model) if fused_norms else 0  # RMSNorm layers on torch's fused kernel
         self._wrap(model.to(device), tokenizer, manifest, prefix_sharing, max_batch_tokens)
         if shared_prefix_attention and self.device == "cpu":  # its kernels are the CPU flash ones; GPUs keep SDPA
             self.model.set_attn_implementation(shared_attention.register())
@@ -101,6 +105,7 @@ class TransformersEngine:
         """
         engine = cls.__new__(cls)
         engine.model_dir = None
+        engine.fused_norms = 0  # a model in training keeps its own norm layers
         engine._wrap(model, tokenizer, manifest, prefix_sharing, max_batch_tokens)
         engine._live = True
         return engine

@@ -157,3 +157,14 @@ def test_shared_prefix_attention_gives_the_plain_forwards_probabilities(tiny_mod
     plain = softmax_rows(engine.label_scores([group])[0])
     np.testing.assert_allclose(fast, copied, atol=atol)
     np.testing.assert_allclose(fast, plain, atol=atol)
+
+
+@pytest.mark.parametrize("dtype, atol", [("float32", 1e-5), ("bfloat16", 0.05)])
+def test_fused_norms_give_the_unfused_probabilities(tiny_model_dir, cache_dir, dtype, atol):
+    fused = TransformersEngine(tiny_model_dir, cache_dir=cache_dir, dtype=dtype, threads=2)
+    plain = TransformersEngine(tiny_model_dir, cache_dir=cache_dir, dtype=dtype, threads=2, fused_norms=False)
+    assert fused.fused_norms == 2 * fused.model.config.num_hidden_layers + 1 and plain.fused_norms == 0
+    group = _group(fused)
+    np.testing.assert_allclose(
+        softmax_rows(fused.label_scores([group])[0]), softmax_rows(plain.label_scores([group])[0]), atol=atol
+    )
