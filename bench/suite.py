@@ -87,9 +87,17 @@ def engine_section(engine, work: Workload, peak: float, n_products: int) -> dict
         ("batched_shared_prefix_copied_kv", True, False),  # the same, with the prefix K/V copied to every row
         ("batched_no_sharing", False, False),
     )
-    for name, shared, shared_attention in variants:
-        engine.prefix_sharing, engine.shared_prefix_attention = shared, shared_attention
-        seconds = timed(lambda: engine.label_scores(groups))
+    # interleaved rounds, best of each: a slow spell of this shared machine hits every variant alike
+    best = {name: float("inf") for name, _, _ in variants}
+    for round_ in range(4):  # round 0 warms up
+        for name, shared, shared_attention in variants:
+            engine.prefix_sharing, engine.shared_prefix_attention = shared, shared_attention
+            started = time.perf_counter()
+            engine.label_scores(groups)
+            if round_:
+                best[name] = min(best[name], time.perf_counter() - started)
+    for name, shared, _ in variants:
+        seconds = best[name]
         flops = sum(scoring_flops(model, len(g.prefix_ids), [len(s) for s in g.suffix_ids], shared) for g in groups)
         tokens = sum((len(g.prefix_ids) if shared else len(g.prefix_ids) * g.n) + sum(len(s) for s in g.suffix_ids) for g in groups)
         out[name] = {
