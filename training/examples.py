@@ -77,6 +77,9 @@ def from_sources(records: list[CotRecord], sources: list[str] | None) -> list[Co
     >>> rec = lambda src: CotRecord(LabeledPair("q", Product(id="p", title="t"), 4, source=src), RetrievedContext(), "")
     >>> [r.pair.source for r in from_sources([rec("synthetic"), rec("esci")], ["esci"])]
     ['esci']
+    >>> from_sources([rec("synthetic")], ["wands"])
+    Traceback (most recent call last):
+    ValueError: no CoT record comes from the sources ['wands']; the records' sources are ['synthetic']
     """
     if not sources:
         return list(records)
