@@ -15,6 +15,7 @@ instead and merges the halves exactly through their log-sum-exps:
 the concatenated keys. The function is registered with transformers' AttentionInterface under
 `NAME`; a forward without the `shared_prefix` keyword (prefix runs, generation, unshared
 scoring) goes to transformers' SDPA attention unchanged, and masks are built as for SDPA.
+CPU only (the engine turns it on for CPU models): it uses the CPU flash kernel's log-sum-exp.
 """
 
 from __future__ import annotations
@@ -28,17 +29,9 @@ SharedPrefix = list[tuple[torch.Tensor, torch.Tensor]]
 
 
 def _flash(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(output, log-sum-exp over keys) of softmax attention; flash kernel on CPU, math elsewhere."""
-    if q.device.type == "cpu":
-        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, causal, scale=scale)
-        return out, lse
-    scale = scale if scale is not None else q.shape[-1] ** -0.5
-    scores = (q.float() @ k.float().transpose(-1, -2)) * scale
-    if causal:
-        n_q, n_k = scores.shape[-2:]
-        scores = scores.masked_fill(torch.ones(n_q, n_k, dtype=torch.bool, device=q.device).triu(1 + n_k - n_q), float("-inf"))
-    lse = torch.logsumexp(scores, dim=-1)
-    return (torch.exp(scores - lse.unsqueeze(-1)) @ v.float()).to(q.dtype), lse
+    """(output, log-sum-exp over keys) of softmax attention: the CPU flash kernel, which returns both."""
+    out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, causal, scale=scale)
+    return out, lse
 
 
 def repeat_heads(kv: torch.Tensor, heads: int) -> torch.Tensor:

@@ -42,8 +42,9 @@ def test_framework_errors_use_the_envelope_with_a_fix(client):
     assert _envelope(client.get("/relevance"), 405)["kind"] == "method_not_allowed"
     assert client.get("/relevance").headers["allow"] == "POST"
     assert client.request("TRACE", "/jobs").headers["allow"] == "GET, POST"  # two routes share the path (RFC 9110)
-    r = client.post("/v1/rerank", content=b"{not json", headers={"content-type": "application/json"})
-    assert r.status_code in (400, 422) and "message" in r.json()  # the Cohere shape, not the envelope
+    for body, status in ((b'{"query": "\xff\xfe"}', 400), (b"{not json", 422)):  # bytes that are not UTF-8; not JSON
+        r = client.post("/v1/rerank", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == status and "message" in r.json() and "error" not in r.json()  # the Cohere shape
     r = client.post("/relevance", json={"query": "mug", "products": [{"id": "1", "title": "Ceramic mug"}]})
     assert _envelope(r, 503)["kind"] == "not_ready"
     for e in client.post("/relevance", json={"query": "", "products": []}).json()["error"]["fields"]:
