@@ -41,7 +41,12 @@ class RunConfig:
 
 @dataclass
 class DataConfig:
-    train: list[str] = option(["synthetic"], "training sources: 'synthetic' and/or files (ESCI csv, WANDS folder, JSONL)")
+    train: list[str] = option(
+        ["synthetic"],
+        "training sources: 'synthetic', files (ESCI csv, WANDS folder, JSONL; file.csv#fold=K/N for one query fold), "
+        "and 'weak:FILE' for weakly labelled pairs built from the listings of FILE (training.data.weak)",
+    )
+    weak_per_listing: int = option(1, "weak pairs of each kind (title query → 4, foreign query → 1) per listing of the weak: sources")
     synthetic_queries: int = option(240, "queries of the synthetic training split")
     synthetic_products: int = option(6, "products per synthetic query")
     synthetic_seed: int = option(0, "seed of the synthetic training split (0 = the split the cases index uses)")
@@ -152,12 +157,37 @@ def load_source(source: str) -> list[LabeledPair]:
 def load_train_pairs(cfg: DataConfig, seed: int) -> list[LabeledPair]:
     import random
 
+    from training.data.weak import weak_pairs
+
     pairs: list[LabeledPair] = []
+    weak_pool: list[LabeledPair] = []
     for source in cfg.train:
-        pairs.extend(_synthetic_train(cfg) if source == "synthetic" else load_source(source))
+        if source == "synthetic":
+            pairs.extend(_synthetic_train(cfg))
+        elif source.startswith("weak:"):
+            weak_pool.extend(load_source(source.removeprefix("weak:")))
+        else:
+            pairs.extend(load_source(source))
+    if weak_pool:  # pooled, so a listing's foreign queries come from every weak: source
+        pairs.extend(weak_pairs(weak_pool, seed, cfg.weak_per_listing))
     if cfg.max_train is not None and len(pairs) > cfg.max_train:
         pairs = random.Random(seed).sample(pairs, cfg.max_train)
     return pairs
+
+
+def check_weak_disjoint(train: list[LabeledPair], data: DataConfig) -> None:
+    """Refuse weak pairs built from a listing of an evaluation set (its text would leak into training)."""
+    weak_ids = {p.product.id for p in train if p.source == "weak"}
+    if not weak_ids:
+        return
+    for item in data.eval_files:
+        name, _, path = item.partition("=")
+        shared = weak_ids & {p.product.id for p in load_source(path)}
+        if shared:
+            raise ValueError(
+                f"weak training pairs use {len(shared)} listings of the evaluation set {name!r} "
+                f"(e.g. {sorted(shared)[:3]}): build weak pairs from the training folds only (weak:FILE#fold=K/N)"
+            )
 
 
 def prepare_data(run: RunConfig, data: DataConfig) -> RunLayout:
@@ -172,6 +202,7 @@ def prepare_data(run: RunConfig, data: DataConfig) -> RunLayout:
         overlap = {p.query for p in train} & {p.query for p in hard}
         if overlap:
             raise ValueError(f"hard set shares {len(overlap)} queries with the training data, e.g. {sorted(overlap)[:3]}")
+        check_weak_disjoint(train, data)
         save_jsonl(hard, layout.hard_pairs)
         save_jsonl(train, layout.train_pairs)  # written last: its presence means the split is complete
         log(f"data: {len(train)} training pairs, {len(hard)} hard-set pairs in {layout.data}")
