@@ -151,7 +151,7 @@ def cmd_eval(args) -> int:
     from tqdm import tqdm
 
     from relevance.datasets.loaders import load_pairs
-    from relevance.metrics import bootstrap_interval, classification_report
+    from relevance.metrics import bootstrap_interval, classification_report, gold_nll
 
     settings = _settings(engine=args.engine, retrieval=False if args.no_retrieval else None)
     pairs = load_pairs(args.data, args.format)
@@ -167,6 +167,7 @@ def cmd_eval(args) -> int:
     gold, pred = [p.level for p in pairs], [s.level for s in scored]
     report = classification_report(gold, pred)
     report["macro_f1_ci90"] = [round(v, 4) for v in bootstrap_interval(gold, pred)]
+    report["gold_nll"] = gold_nll(gold, [getattr(s, "probs", None) for s in scored])
     report.update(
         {
             "data": str(args.data),

@@ -1,5 +1,5 @@
-"""Eval after a stage: per-class F1, macro-F1 and accuracy on held-out sets, plus the
-discriminative-hallucination rate, written as one table per run (markdown + JSON).
+"""Eval after a stage: per-class F1, macro-F1, accuracy, balanced accuracy and the gold level's
+NLL on held-out sets, plus the discriminative-hallucination rate, written as one table per run (markdown + JSON).
 
 Labels come from the serving path: `relevance.judge.Judge` (retrieval → `relevance.assemble`
 → `engine.label_scores` → `relevance.scoring`), so a stage is measured exactly as it would
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relevance.metrics import bootstrap_interval, classification_report
+from relevance.metrics import bootstrap_interval, classification_report, gold_nll
 from relevance.parse import verdict_level
 from relevance.scoring import DEFAULT_BETA
 from relevance.stages import EVAL_STAGES
@@ -71,6 +71,7 @@ def evaluate_judge(judge, pairs: list[LabeledPair], cfg: EvalConfig) -> dict[str
     gold, pred = [p.level for p in pairs], [s.level for s in scored]
     report = classification_report(gold, pred)
     report["macro_f1_ci90"] = [round(v, 4) for v in bootstrap_interval(gold, pred)]
+    report["gold_nll"] = gold_nll(gold, [getattr(s, "probs", None) for s in scored])
     report["gold"], report["pred"] = gold, pred  # for paired comparisons between stages
     if not getattr(judge, "explains", True):  # the cross-encoder baseline has no rationale
         report["hallucination"] = {"explained": 0, "verdict_readable": 0.0, "hallucination_rate": None}
@@ -117,6 +118,8 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         for set_name, r in results[stage]["sets"].items():
             row = {"stage": stage, "set": set_name, "n": r["n"], "accuracy": round(r["accuracy"], 4), "macro_f1": round(r["macro_f1"], 4)}
             row["macro_f1_ci90"] = r.get("macro_f1_ci90")
+            row["balanced_accuracy"] = round(r["balanced_accuracy"], 4) if "balanced_accuracy" in r else None
+            row["gold_nll"] = round(r["gold_nll"], 4) if r.get("gold_nll") is not None else None
             row["n_per_class"] = "/".join(str(r["per_class"][lv]["support"]) for lv in r["per_class"])
             for level, c in r["per_class"].items():
                 row[f"f1_{level}"] = round(c["f1"], 4)

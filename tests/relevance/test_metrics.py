@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from relevance.metrics import classification_report
+from relevance.metrics import classification_report, gold_nll
 
 
 def test_hand_computed_example() -> None:
@@ -72,3 +74,17 @@ def test_custom_levels_and_bad_input() -> None:
         classification_report([4, 5], [4, 4])
     with pytest.raises(ValueError, match=r"pred\[0\] = 0.*None"):
         classification_report([4], [0])
+
+
+def test_balanced_accuracy_is_mean_recall_over_levels_present() -> None:
+    r = classification_report([4, 4, 4, 4, 1], [4, 4, 4, 4, 4])  # all "4": accuracy 0.8, balanced 0.5
+    assert r["accuracy"] == 0.8 and r["balanced_accuracy"] == 0.5
+    assert classification_report([4, 3, 1], [4, 3, 1])["balanced_accuracy"] == 1.0
+    assert classification_report([], [])["balanced_accuracy"] == 0.0
+
+
+def test_gold_nll_reads_the_gold_levels_probability() -> None:
+    probs = [{4: 0.7, 3: 0.2, 2: 0.05, 1: 0.05}, {4: 0.25, 3: 0.25, 2: 0.25, 1: 0.25}]
+    assert gold_nll([4, 1], probs) == pytest.approx((-math.log(0.7) - math.log(0.25)) / 2)
+    assert gold_nll([2], [{4: 1.0}]) == pytest.approx(-math.log(1e-6))  # floored, not infinite
+    assert gold_nll([4], [None]) is None and gold_nll([], []) is None

@@ -51,7 +51,7 @@ def test_run_eval_writes_a_per_stage_table_from_the_serving_path(tmp_path, label
     assert [(r["stage"], r["set"], r["n"]) for r in rows] == [
         ("sft", "synthetic-hard", 6), ("sft", "esci-dev", 6), ("dpo", "synthetic-hard", 6), ("dpo", "esci-dev", 6)
     ]  # no grpo checkpoint: skipped
-    assert {"accuracy", "macro_f1", "f1_4", "f1_3", "f1_2", "f1_1", "hallucination_rate"} <= set(rows[0])
+    assert {"accuracy", "macro_f1", "balanced_accuracy", "gold_nll", "f1_4", "f1_3", "f1_2", "f1_1", "hallucination_rate"} <= set(rows[0])
     table = (layout.eval_dir / "table.md").read_text()
     assert table.count("| sft |") == 2 and table.count("| dpo |") == 2
     assert (layout.eval_dir / "confusion-sft.png").stat().st_size > 1000  # one confusion-matrix PNG per stage
@@ -63,3 +63,4 @@ def test_run_eval_writes_a_per_stage_table_from_the_serving_path(tmp_path, label
     report = json.loads((layout.eval_dir / "sft.json").read_text())["sets"]["esci-dev"]
     assert report["accuracy"] == expected["accuracy"] and report["macro_f1"] == expected["macro_f1"]
     assert report["hallucination"]["explained"] == 2
+    assert report["balanced_accuracy"] == expected["balanced_accuracy"] and report["gold_nll"] > 0
