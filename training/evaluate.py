@@ -9,7 +9,8 @@ rationale's verdict (`relevance.parse.verdict_level`) disagreeing with that labe
 discriminative hallucination. The rate is over explanations with a readable verdict
 (None when there is none); `verdict_readable` says what share had one.
 Output: `<run>/eval/<stage>.json` and `<run>/eval/confusion-<stage>.png` per stage, and
-`<run>/eval/table.{md,json}` over every stage evaluated so far. Knows nothing about training.
+`<run>/eval/table.{md,json}` over every stage evaluated so far, with `paired.json`: each LLM
+stage minus the zero-shot base and the cross-encoder on the same pairs (paired bootstrap). Knows nothing about training.
 """
 
 from __future__ import annotations
@@ -128,6 +129,34 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def paired_differences(results: dict[str, dict[str, Any]], against: tuple[str, ...] = ("base", "baseline")) -> list[dict[str, Any]]:
+    """Each LLM stage minus `base` and the cross-encoder `baseline` on the same pairs, per set:
+    the macro-F1 and balanced-accuracy differences with paired-bootstrap 90% intervals.
+
+    >>> res = {s: {"sets": {"real": {"gold": [4, 4, 1, 1] * 5, "pred": p * 5}}} for s, p in
+    ...        {"baseline": [4, 4, 4, 1], "sft": [4, 4, 1, 1]}.items()}
+    >>> row = paired_differences(res)[0]
+    >>> row["stage"], row["against"], row["macro_f1_diff"], row["balanced_accuracy_diff"]
+    ('sft', 'baseline', 0.2667, 0.25)
+    """
+    rows = []
+    stages = sorted(results, key=lambda s: EVAL_STAGES.index(s) if s in EVAL_STAGES else 99)
+    for stage in (s for s in stages if s not in against):
+        for other in (o for o in against if o in results):
+            for set_name, r in results[stage]["sets"].items():
+                o = results[other]["sets"].get(set_name)
+                if not o or "gold" not in r or "gold" not in o or r["gold"] != o["gold"]:
+                    continue
+                row: dict[str, Any] = {"set": set_name, "stage": stage, "against": other, "n": len(r["gold"])}
+                for metric in ("macro_f1", "balanced_accuracy"):
+                    diff = classification_report(r["gold"], r["pred"])[metric] - classification_report(o["gold"], o["pred"])[metric]
+                    ci = bootstrap_interval(r["gold"], r["pred"], metric, other=o["pred"])
+                    row[f"{metric}_diff"] = round(diff, 4)
+                    row[f"{metric}_diff_ci90"] = [round(v, 4) for v in ci]
+                rows.append(row)
+    return rows
+
+
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """Rows as a markdown table (None shown as '–').
 
@@ -180,7 +209,10 @@ def run_eval(run: RunConfig, data: DataConfig, cfg: EvalConfig, layout: RunLayou
     rows = table_rows(results)
     for stage, result in results.items():
         plot_stage(stage, result["sets"], layout.eval_dir / f"confusion-{stage}.png")
+    paired = paired_differences(results)
     (layout.eval_dir / "table.json").write_text(json.dumps(rows, indent=2))
-    (layout.eval_dir / "table.md").write_text(markdown_table(rows) + "\n")
+    (layout.eval_dir / "paired.json").write_text(json.dumps(paired, indent=2))
+    paired_md = f"\nPaired differences (bootstrap 90% intervals):\n\n{markdown_table(paired)}\n" if paired else ""
+    (layout.eval_dir / "table.md").write_text(markdown_table(rows) + "\n" + paired_md)
     log(f"eval: table of {len(rows)} rows in {layout.eval_dir / 'table.md'}")
     return {"rows": rows, "table": str(layout.eval_dir / "table.md")}

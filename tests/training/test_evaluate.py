@@ -54,6 +54,7 @@ def test_run_eval_writes_a_per_stage_table_from_the_serving_path(tmp_path, label
     assert {"accuracy", "macro_f1", "balanced_accuracy", "gold_nll", "f1_4", "f1_3", "f1_2", "f1_1", "hallucination_rate"} <= set(rows[0])
     table = (layout.eval_dir / "table.md").read_text()
     assert table.count("| sft |") == 2 and table.count("| dpo |") == 2
+    assert json.loads((layout.eval_dir / "paired.json").read_text()) == []  # no base or baseline evaluated here
     assert (layout.eval_dir / "confusion-sft.png").stat().st_size > 1000  # one confusion-matrix PNG per stage
     # the numbers are what serving's judge gives for the same pairs
     pairs = load_pairs(ESCI)[:6]
