@@ -19,6 +19,7 @@ serve: prepare
 test: install
 	@$(PY) -m ruff check .
 	@bash scripts/ensure_prometheus.sh
+	@bash scripts/ensure_package.sh libjemalloc2 lib:libjemalloc.so.2
 	@$(PY) -m pytest -q
 
 lint: install

@@ -8,9 +8,11 @@ same base model and LoRA settings. Prints one JSON object per stage and a last l
 `examples_per_hour_vs_sequence_sft` (label SFT ÷ sequence SFT), each stage's `mfu` and
 `peak_rss_gb`. MFU counts 4 × decoder parameters per token (forward, and the backward to the
 activations; the frozen base gets no weight gradients) plus attention, over the measured bf16
-matmul peak. Not part of the test suite; run on an otherwise idle machine:
+matmul peak. `--allocators glibc,jemalloc` runs every stage once per malloc (training.allocator)
+and adds `jemalloc_vs_glibc` (examples/s ratio and both peak RSS per stage). Not part of the
+test suite; run on an otherwise idle machine:
 
-    .venv/bin/python bench/train.py [--steps 8] [--out bench/results/train.json]
+    .venv/bin/python bench/train.py [--steps 8] [--allocators auto] [--out bench/results/train.json]
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ def main() -> None:
     parser.add_argument("--run-dir", default=str(ROOT / "var" / "bench" / "train"))
     parser.add_argument("--out", help="also write the report here (JSON)")
     parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
+    parser.add_argument("--allocators", default="auto", help="comma-separated mallocs to run each stage on: auto, glibc, jemalloc")
     args = parser.parse_args()
     stages = [s for s in args.stages.split(",") if s]
     unknown = sorted(set(stages) - set(STAGES))
@@ -111,23 +114,46 @@ def main() -> None:
     base = AutoModelForCausalLM.from_pretrained(str(Path(cfgs["run"].cache_dir) / "models" / "smollm2-135m-instruct"))
     per_token = 4.0 * decoder_params(base)
     report = {"peak_bf16_gflops": round(peak / 1e9, 1), "threads": torch.get_num_threads(), "steps": args.steps, "stages": {}}
+    from training.allocator import choice, stage_env
+    from training.pipeline import environment
+
+    allocators = [choice(a) for a in args.allocators.split(",") if a]
     ctx = mp.get_context("spawn")
     for name in stages:
-        results = ctx.Queue()
-        child = ctx.Process(target=_stage, args=(name, str(run_dir), args.steps, results))
-        child.start()
-        _, summary = results.get()
-        child.join()
-        summary["mfu"] = round(summary["tokens_per_s"] * per_token / peak, 3) if summary.get("tokens_per_s") else None
-        summary["examples_per_hour"] = round(summary["examples_per_s"] * 3600)
-        report["stages"][name] = summary
-        print(json.dumps({"stage": name, **summary}), flush=True)
+        for alloc in allocators:
+            key = name if len(allocators) == 1 else f"{name}[{alloc}]"
+            results = ctx.Queue()
+            child = ctx.Process(target=_stage, args=(name, str(run_dir / alloc), args.steps, results))
+            (run_dir / alloc).mkdir(parents=True, exist_ok=True)
+            for shared in ("data", "indexes", "cot"):  # one data split per bench; checkpoints per malloc
+                if not (run_dir / alloc / shared).exists():
+                    (run_dir / alloc / shared).symlink_to((run_dir / shared).resolve())
+            with environment(stage_env(alloc)):
+                child.start()
+            _, summary = results.get()
+            child.join()
+            summary["allocator"] = alloc
+            summary["mfu"] = round(summary["tokens_per_s"] * per_token / peak, 3) if summary.get("tokens_per_s") else None
+            summary["examples_per_hour"] = round(summary["examples_per_s"] * 3600)
+            report["stages"][key] = summary
+            print(json.dumps({"stage": key, **summary}), flush=True)
     st = report["stages"]
-    if "label_sft" in st and "sequence_sft" in st:
-        report["examples_per_hour_vs_sequence_sft"] = round(st["label_sft"]["examples_per_s"] / st["sequence_sft"]["examples_per_s"], 2)
-    label_stages = [s for s in ("label_sft", "label_dpo", "label_grpo") if s in st]
-    if label_stages:
-        report["peak_rss_gb_max_label_stages"] = max(st[s]["peak_rss_gb"] for s in label_stages)
+    for alloc in allocators:
+        suffix = "" if len(allocators) == 1 else f"[{alloc}]"
+        label, sequence = st.get(f"label_sft{suffix}"), st.get(f"sequence_sft{suffix}")
+        if label and sequence:
+            report[f"examples_per_hour_vs_sequence_sft{suffix}"] = round(label["examples_per_s"] / sequence["examples_per_s"], 2)
+        label_stages = [f"{s}{suffix}" for s in ("label_sft", "label_dpo", "label_grpo") if f"{s}{suffix}" in st]
+        if label_stages:
+            report[f"peak_rss_gb_max_label_stages{suffix}"] = max(st[s]["peak_rss_gb"] for s in label_stages)
+    if {"glibc", "jemalloc"} <= set(allocators):
+        report["jemalloc_vs_glibc"] = {
+            name: {
+                "examples_per_s_ratio": round(st[f"{name}[jemalloc]"]["examples_per_s"] / st[f"{name}[glibc]"]["examples_per_s"], 2),
+                "peak_rss_gb": {"glibc": st[f"{name}[glibc]"]["peak_rss_gb"], "jemalloc": st[f"{name}[jemalloc]"]["peak_rss_gb"]},
+            }
+            for name in stages
+        }
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(report, indent=2))

@@ -10,6 +10,9 @@ Knows which function runs each stage, not how any stage works.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,6 +125,9 @@ def run_stage(stage: str, cfgs: dict[str, Any]) -> dict[str, Any]:
 
 def _stage_child(stage: str, cfgs: dict[str, Any], results) -> None:
     """Entry point of a stage's child process: run it, send back its summary (or the error's text)."""
+    from training.allocator import in_use
+
+    log(f"{stage}: process {os.getpid()} on {in_use()} malloc")
     try:
         results.put(("ok", run_stage(stage, cfgs)))
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises
@@ -131,20 +137,39 @@ def _stage_child(stage: str, cfgs: dict[str, Any], results) -> None:
         raise
 
 
+@contextmanager
+def environment(entries: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the processes started inside the block, then restore them."""
+    saved = {k: os.environ.get(k) for k in entries}
+    os.environ.update(entries)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_stage_isolated(stage: str, cfgs: dict[str, Any]) -> dict[str, Any]:
     """Run one stage in a fresh (spawned) process and return its summary.
 
     A long CPU training stage leaves its process with a heap the next stage cannot use (the
     SFT stage of the default recipe ended at ~24 GB RSS on a 24 GB machine, and pass@N
     sampling after it in the same process crawled); a child per stage gives every stage a
-    clean heap and returns all of it when the stage ends.
+    clean heap and returns all of it when the stage ends. The child starts on jemalloc where it
+    is installed (`TAOSR1_ALLOCATOR`, training.allocator): glibc's heap fragments in training.
     """
     import multiprocessing as mp
+
+    from training.allocator import stage_env
 
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
     child = ctx.Process(target=_stage_child, args=(stage, cfgs, results), name=f"taosr1-train-{stage}")
-    child.start()
+    with environment(stage_env()):
+        child.start()
     outcome = None
     while outcome is None:
         try:
