@@ -12,6 +12,10 @@ from pathlib import Path
 from relevance.base_model import BASE_MODEL_NAME, prepare_base_model
 from relevance.manifest import CheckpointManifest, ManifestError, read_manifest, require_llm
 
+#: a model folder may carry the labelled pairs it was trained on (JSONL): the cases index that
+#: serving retrieves "similar judged cases" from is then the one its prompts were trained with
+CASES_FILE = "cases.jsonl"
+
 
 def resolve_base_model(base_model: str, cache_dir: Path, origin: Path | None = None) -> Path:
     """Local folder of a manifest's `base_model` (the embedded name, an absolute path, or one relative to origin)."""

@@ -38,15 +38,30 @@ def _log(msg: str) -> None:
     print(f"[taosr1] {msg}", file=sys.stderr, flush=True)
 
 
-def default_case_pairs():
-    """Labelled cases for the cases index: the default recipe's training split (never a held-out set)."""
+def default_case_pairs(settings=None):
+    """Labelled cases for the served cases index: those the served model ships (its training split,
+    `cases.jsonl` in its folder), else the built-in corpus below (never a held-out set)."""
+    from relevance.checkpoint import CASES_FILE
     from relevance.datasets.loaders import load_pairs
+    from service.runtime import default_model_dir
     from training.data.synthetic import generate
 
+    shipped = default_model_dir(settings or _settings()) / CASES_FILE
+    if shipped.is_file():
+        return load_pairs(shipped, "jsonl")
     pairs = generate(DEFAULT_CASES["n_queries"], DEFAULT_CASES["products_per_query"], seed=DEFAULT_CASES["seed"])
     for name in DEFAULT_CASES["files"]:
         pairs += load_pairs(REPO_ROOT / name)
     return pairs
+
+
+def cases_corpus_name(settings=None) -> str:
+    """Where `default_case_pairs` takes its cases from, in words (recorded with the fallback's calibration)."""
+    from relevance.checkpoint import CASES_FILE
+    from service.runtime import default_model_dir
+
+    shipped = default_model_dir(settings or _settings()) / CASES_FILE
+    return str(shipped) if shipped.is_file() else ", ".join(["synthetic training split", *DEFAULT_CASES["files"]])
 
 
 def cmd_index_build(args) -> int:
@@ -67,7 +82,7 @@ def calibrate_fallback(index_dir: Path) -> None:
     from retrieval.fallback import ensure_calibration
 
     t = time.perf_counter()
-    data = "cases corpus: " + ", ".join(["synthetic training split", *DEFAULT_CASES["files"]])
+    data = "cases corpus: " + cases_corpus_name()
     cal, cached = ensure_calibration(Embedder.load(), default_case_pairs(), index_dir, data)
     state = "cached" if cached else f"calibrated on {cal.n} pairs"
     _log(f"fallback scorer {state}: thresholds {cal.thresholds}, macro-F1 {cal.macro_f1} ({time.perf_counter() - t:.1f}s)")
@@ -270,9 +285,10 @@ def cmd_publish(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from training.export import export_adapter
+    from training.export import export_adapter, run_training_split
 
-    out = export_adapter(Path(args.checkpoint), Path(args.out), version=args.version, name=args.name, dtype=args.dtype)
+    cases = None if args.no_cases else (Path(args.cases) if args.cases else run_training_split(args.checkpoint))
+    out = export_adapter(Path(args.checkpoint), Path(args.out), version=args.version, name=args.name, dtype=args.dtype, cases=cases)
     size = sum(f.stat().st_size for f in out.iterdir())
     print(json.dumps({"path": str(out), "version": args.version, "bytes": size}))
     return 0
@@ -321,6 +337,8 @@ def add_training_commands(sub) -> None:
     s.add_argument("--version", required=True, help="version recorded in the manifest")
     s.add_argument("--name", help="model name recorded in the manifest (default: the checkpoint's)")
     s.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"], help="adapter weights dtype")
+    s.add_argument("--cases", help="labelled pairs (JSONL) shipped as the model's cases corpus (default: the run's data/train.jsonl)")
+    s.add_argument("--no-cases", action="store_true", help="ship no cases corpus (serving then uses the built-in one)")
     s.set_defaults(func=cmd_export)
 
 

@@ -71,6 +71,31 @@ def test_export_writes_a_small_adapter_folder_that_scores_like_the_source(tmp_pa
     assert np.allclose(scores[0], scores[1], atol=0.05)  # bf16 rounding of the adapter weights only
 
 
+def test_export_ships_the_run_training_split_as_the_served_cases_corpus(tmp_path, tiny_adapter_dir, monkeypatch):
+    """A stage checkpoint of a run exports with the run's data/train.jsonl; serving's cases index is built from it."""
+    import shutil
+
+    from relevance.datasets.jsonl import save_jsonl
+    from relevance.datasets.loaders import load_pairs
+    from taosr1.cli import cases_corpus_name, default_case_pairs, main
+    from training.data.synthetic import generate
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_adapter_dir, run / "grpo" / "final")
+    split = generate(3, 2, seed=5)
+    save_jsonl(split, run / "data" / "train.jsonl")
+    out = tmp_path / "served"
+    assert main(["export", "--checkpoint", str(run / "grpo" / "final"), "--out", str(out), "--version", "v1"]) == 0
+    assert load_pairs(out / "cases.jsonl", "jsonl") == load_pairs(run / "data" / "train.jsonl", "jsonl")
+    monkeypatch.setenv("TAOSR1_MODEL_DIR", str(out))
+    assert default_case_pairs() == load_pairs(out / "cases.jsonl", "jsonl") and cases_corpus_name() == str(out / "cases.jsonl")
+    bare = tmp_path / "bare"
+    assert main(["export", "--checkpoint", str(run / "grpo" / "final"), "--out", str(bare), "--version", "v1", "--no-cases"]) == 0
+    assert not (bare / "cases.jsonl").exists()
+    monkeypatch.setenv("TAOSR1_MODEL_DIR", str(bare))
+    assert len(default_case_pairs()) > len(split) and "synthetic training split" in cases_corpus_name()  # the built-in corpus
+
+
 def _products():
     from relevance.types import Product
 
