@@ -99,13 +99,14 @@ def weak_pairs(pairs: Sequence[LabeledPair], seed: int, per_listing: int = 1) ->
     """
     rng = random.Random(seed)
     listings: dict[str, LabeledPair] = {}
+    own_queries: dict[str, set[str]] = {}  # every query a listing was gathered for
     for pair in pairs:
         listings.setdefault(pair.product.id, pair)
+        own_queries.setdefault(pair.product.id, set()).add(pair.query)
     queries = sorted({p.query for p in pairs})
     out: list[LabeledPair] = []
     for product_id in sorted(listings):
-        pair = listings[product_id]
-        product = pair.product
+        product = listings[product_id].product
         made: set[str] = set()
         for _ in range(per_listing * 3):  # a few tries: short titles yield few distinct cuts
             q = title_query(product.title, rng, brand=product.brand)
@@ -114,7 +115,7 @@ def weak_pairs(pairs: Sequence[LabeledPair], seed: int, per_listing: int = 1) ->
                 out.append(LabeledPair(q, product, 4, source=SOURCE, tags=(TITLE_QUERY,)))
             if len(made) >= per_listing:
                 break
-        foreign = [q for q in queries if q != pair.query and not shares_a_word(q, product.title)]
+        foreign = [q for q in queries if q not in own_queries[product_id] and not shares_a_word(q, product.title)]
         for q in rng.sample(foreign, min(per_listing, len(foreign))):
             out.append(LabeledPair(q, product, 1, source=SOURCE, tags=(FOREIGN_QUERY,)))
     return out

@@ -34,6 +34,13 @@ def test_each_listing_gets_a_title_query_and_a_foreign_query(real_pairs):
     assert {p.source for p in weak} == {"weak"}
 
 
+def test_a_listing_gathered_for_two_queries_gets_neither_as_foreign(real_pairs):
+    listing = real_pairs[0].product
+    twice = [*real_pairs, replace(real_pairs[-1], product=listing)]  # the same listing under a second query
+    foreign = {p.query for p in weak_pairs(twice, seed=0, per_listing=50) if p.product.id == listing.id and p.level == 1}
+    assert foreign and real_pairs[0].query not in foreign and real_pairs[-1].query not in foreign
+
+
 def test_gold_levels_are_not_read_and_the_output_is_seeded(real_pairs):
     blanked = [replace(p, level=1) for p in real_pairs]
     assert weak_pairs(blanked, seed=3) == weak_pairs(real_pairs, seed=3)
