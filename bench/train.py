@@ -114,8 +114,8 @@ def main() -> None:
     base = AutoModelForCausalLM.from_pretrained(str(Path(cfgs["run"].cache_dir) / "models" / "smollm2-135m-instruct"))
     per_token = 4.0 * decoder_params(base)
     report = {"peak_bf16_gflops": round(peak / 1e9, 1), "threads": torch.get_num_threads(), "steps": args.steps, "stages": {}}
+    from relevance.environ import environment
     from training.allocator import choice, stage_env
-    from training.pipeline import environment
 
     allocators = [choice(a) for a in args.allocators.split(",") if a]
     ctx = mp.get_context("spawn")

@@ -38,16 +38,22 @@ def _log(msg: str) -> None:
     print(f"[taosr1] {msg}", file=sys.stderr, flush=True)
 
 
-def default_case_pairs(settings=None):
-    """Labelled cases for the served cases index: those the served model ships (its training split,
-    `cases.jsonl` in its folder), else the built-in corpus below (never a held-out set)."""
+def shipped_cases(settings=None) -> Path | None:
+    """The served model's own training split (`cases.jsonl` in its folder), when it ships one."""
     from relevance.checkpoint import CASES_FILE
-    from relevance.datasets.loaders import load_pairs
     from service.runtime import default_model_dir
+
+    path = default_model_dir(settings or _settings()) / CASES_FILE
+    return path if path.is_file() else None
+
+
+def default_case_pairs(settings=None):
+    """Labelled cases for the served cases index: those the served model ships (`shipped_cases`),
+    else the built-in corpus below (never a held-out set)."""
+    from relevance.datasets.loaders import load_pairs
     from training.data.synthetic import generate
 
-    shipped = default_model_dir(settings or _settings()) / CASES_FILE
-    if shipped.is_file():
+    if shipped := shipped_cases(settings):
         return load_pairs(shipped, "jsonl")
     pairs = generate(DEFAULT_CASES["n_queries"], DEFAULT_CASES["products_per_query"], seed=DEFAULT_CASES["seed"])
     for name in DEFAULT_CASES["files"]:
@@ -57,11 +63,8 @@ def default_case_pairs(settings=None):
 
 def cases_corpus_name(settings=None) -> str:
     """Where `default_case_pairs` takes its cases from, in words (recorded with the fallback's calibration)."""
-    from relevance.checkpoint import CASES_FILE
-    from service.runtime import default_model_dir
-
-    shipped = default_model_dir(settings or _settings()) / CASES_FILE
-    return str(shipped) if shipped.is_file() else ", ".join(["synthetic training split", *DEFAULT_CASES["files"]])
+    shipped = shipped_cases(settings)
+    return str(shipped) if shipped else ", ".join(["synthetic training split", *DEFAULT_CASES["files"]])
 
 
 def cmd_index_build(args) -> int:

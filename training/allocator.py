@@ -10,13 +10,13 @@ An allocator can only be chosen before a process starts, so this module does not
 current process: `stage_env()` names the library for `LD_PRELOAD`, and the pipeline (and
 `bench/train.py`) set it in the environment their spawned stage processes inherit.
 `TAOSR1_ALLOCATOR` = `auto` (default: jemalloc when found), `jemalloc` (fail when missing) or
-`glibc`. Install it with the system's package (`apt-get install libjemalloc2`, done by
-`scripts/install.sh` where apt is available).
+`glibc`. Install it with the system's package (`apt-get install libjemalloc2`; `make test` does
+so through `scripts/ensure_package.sh` where apt is available).
 """
 
 from __future__ import annotations
 
-import glob
+import ctypes.util
 import os
 import sys
 
@@ -24,23 +24,12 @@ ENV = "TAOSR1_ALLOCATOR"
 CHOICES = ("auto", "jemalloc", "glibc")
 #: jemalloc options: purge freed pages within a second, in a background thread
 JEMALLOC_CONF = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0"
-_SEARCH = (
-    "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
-    "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2",
-    "/usr/lib64/libjemalloc.so.2",
-    "/usr/lib/libjemalloc.so.2",
-    "/usr/local/lib/libjemalloc.so.2",
-    "/opt/homebrew/lib/libjemalloc.2.dylib",
-)
 
 
 def find_jemalloc() -> str | None:
-    """Path of an installed jemalloc shared library, or None."""
-    for path in _SEARCH:
-        if os.path.isfile(path):
-            return path
-    found = sorted(glob.glob("/usr/lib/*/libjemalloc.so.2"))
-    return found[0] if found else None
+    """The installed jemalloc's library name (e.g. `libjemalloc.so.2`, found by the dynamic
+    loader's own search, so any architecture's lib folder), or None."""
+    return ctypes.util.find_library("jemalloc")
 
 
 def choice(value: str | None = None) -> str:

@@ -148,10 +148,10 @@ def paired_differences(results: dict[str, dict[str, Any]], against: tuple[str, .
                 if not o or "gold" not in r or "gold" not in o or r["gold"] != o["gold"]:
                     continue
                 row: dict[str, Any] = {"set": set_name, "stage": stage, "against": other, "n": len(r["gold"])}
+                mine, theirs = classification_report(r["gold"], r["pred"]), classification_report(o["gold"], o["pred"])
                 for metric in ("macro_f1", "balanced_accuracy"):
-                    diff = classification_report(r["gold"], r["pred"])[metric] - classification_report(o["gold"], o["pred"])[metric]
                     ci = bootstrap_interval(r["gold"], r["pred"], metric, other=o["pred"])
-                    row[f"{metric}_diff"] = round(diff, 4)
+                    row[f"{metric}_diff"] = round(mine[metric] - theirs[metric], 4)
                     row[f"{metric}_diff_ci90"] = [round(v, 4) for v in ci]
                 rows.append(row)
     return rows

@@ -11,12 +11,11 @@ Knows which function runs each stage, not how any stage works.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from relevance.environ import environment
 from relevance.stages import PIPELINE_STAGES
 from training.baseline import BaselineConfig
 from training.config import build_config, load_recipe, option
@@ -135,21 +134,6 @@ def _stage_child(stage: str, cfgs: dict[str, Any], results) -> None:
 
         results.put(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
         raise
-
-
-@contextmanager
-def environment(entries: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the processes started inside the block, then restore them."""
-    saved = {k: os.environ.get(k) for k in entries}
-    os.environ.update(entries)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def run_stage_isolated(stage: str, cfgs: dict[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from relevance.engines.vllm_sidecar import (
     host_port,
     server_argv,
 )
+from relevance.environ import environment
 
 log = logging.getLogger("taosr1.vllm")
 
@@ -82,7 +83,7 @@ class InProcessBackend:
             kwargs["gpu_memory_utilization"] = cfg.gpu_memory_utilization
         if cfg.enable_lora:
             kwargs.update(enable_lora=True, max_lora_rank=cfg.max_lora_rank, max_loras=cfg.max_loras)
-        with _cpu_binding(cfg.threads):  # read by the engine processes vLLM spawns now
+        with environment(_cpu_binding_env(cfg.threads)):  # read by the engine processes vLLM spawns now
             self.llm = LLM(**kwargs)
 
     @staticmethod
@@ -276,16 +277,3 @@ def _cpu_binding_env(threads: int | None) -> dict[str, str]:
     return {"VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, cores))}
 
 
-@contextlib.contextmanager
-def _cpu_binding(threads: int | None):
-    env = _cpu_binding_env(threads)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
+from relevance.environ import environment
 from training import allocator
-from training.pipeline import environment
 
 
 def _report(queue) -> None:
