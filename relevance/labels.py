@@ -59,16 +59,15 @@ TAOSR1 = LabelScheme(
         Level(
             3,
             "Related",
-            "the right kind of product that misses or breaks a stated detail (brand, model, size, "
-            "color …), or a reasonable substitute",
+            "same kind of product with a minor difference, or a reasonable substitute",
             "3",
             "Mid",
         ),
         Level(
             2,
             "Mismatch",
-            "related, but it cannot serve the need: an accessory or complement of the asked item, "
-            "it fits another device, or it contains what the query excludes",
+            "related, but a key attribute, brand, model or compatibility conflicts, "
+            "or it is an accessory of the asked item",
             "2",
             "Bad",
         ),

@@ -29,14 +29,13 @@ from training.data.queries import FAMILIES, Split, build_query
 from training.data.render import render
 from training.data.rules import Intent, judge
 
-# How often each relation is aimed at; tuned so levels 4/3/2/1 land near 37/30/13/20 (real
-# search pages are mostly Exact; an attribute conflict is a level-3 substitute).
+# How often each relation is aimed at; tuned so levels 4/3/2/1 land near 30/25/25/20.
 TRAIN_MIX: dict[str, float] = {
-    "exact": 0.36,
-    "soft": 0.10,
-    "related": 0.09,
-    "conflict": 0.15,
-    "complement": 0.11,
+    "exact": 0.27,
+    "soft": 0.14,
+    "related": 0.11,
+    "conflict": 0.21,
+    "complement": 0.08,
     "irrelevant": 0.19,
 }
 HARD_MIX: dict[str, float] = {
