@@ -12,12 +12,13 @@ scores when a request has a deadline:
    request waits until then at most, and withdraws whatever is still queued when it stops
    waiting (deadline, client gone, handler cancelled), so abandoned work is never computed.
    Past the deadline: 504 (`reject`) or the fallback (`fallback`).
-3. `with_fallback` — the fallback scorer (retrieval.fallback, on the I/O thread) scores the rest;
+3. `with_fallback` — the fallback scorer (retrieval.fallback, through its coalescing queue:
+   service.fallback_queue) scores the rest;
    every product is marked `model` or `fallback`.
 4. `explain_within` — rationales that fit in the time left; the others say why they are missing.
 
 Time is kept for the fallback itself: in `fallback` mode the engine's share of the budget ends
-early by the measured fallback cost of the request's pairs.
+early by the measured fallback cost of the request's pairs and of the fallback work queued ahead.
 """
 
 from __future__ import annotations
@@ -44,9 +45,6 @@ if TYPE_CHECKING:
 
 #: how a request names what it scores, by endpoint (in refusals)
 UNITS = {"/relevance/batch": "pairs", "/v1/rerank": "documents", "/v2/rerank": "documents", "/rerank": "texts"}
-#: fixed part of the time kept for the fallback (event-loop hops), on top of the measured per-pair cost
-FALLBACK_FIXED_S = 0.01
-
 #: the request's ASGI receive channel: once the body is read, it only answers when the client disconnects
 Receive = Callable[[], Awaitable[dict]]
 
@@ -61,10 +59,11 @@ class EngineRows:
 
 
 def fallback_reserve(svc: Service, pairs: int) -> float:
-    """Seconds kept back in fallback mode so pairs still queued at the deadline can be fallback-scored."""
+    """Seconds kept back in fallback mode so pairs still queued at the deadline can be fallback-scored
+    after the fallback work already queued (service.fallback_queue)."""
     if svc.settings.overload != "fallback" or svc.fallback is None:
         return 0.0
-    return svc.fallback_pair_s * pairs + FALLBACK_FIXED_S
+    return svc.fallback.reserve_s(pairs)
 
 
 def _refusal(svc: Service, model: LoadedModel, reason: str, n: int, fits: int, wait_s: float, endpoint: str, ms: float):
@@ -211,10 +210,8 @@ async def with_fallback(
             raise RuntimeError("pairs left unscored without a fallback scorer")
         t = time.perf_counter()
         queries, products = [groups[g].query for g, _ in need], [groups[g].products[i] for g, i in need]
-        extra = await asyncio.get_running_loop().run_in_executor(svc.io_executor, svc.fallback.label_scores, queries, products)
-        seconds = time.perf_counter() - t
-        svc.fallback_pair_s += 0.3 * (seconds / len(need) - svc.fallback_pair_s)
-        timings["fallback"] = seconds * 1000
+        extra = await svc.fallback.score(queries, products)
+        timings["fallback"] = (time.perf_counter() - t) * 1000
     rows, scored_by, k = [], [], 0
     for g, group in enumerate(groups):
         rest = group.work.n - len(done[g])

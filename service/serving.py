@@ -28,6 +28,7 @@ from service import overload
 from service.batcher import Batcher
 from service.deadline import Deadline
 from service.errors import ServiceError
+from service.fallback_queue import FallbackQueue
 from service.metrics import Metrics
 from service.reloader import Reloader
 from service.runtime import LoadedModel, ModelRuntime, load_initial, load_model
@@ -67,8 +68,7 @@ class Service:
         self.engine_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="taosr1-engine")
         self.io_executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="taosr1-prep")
         self.retriever: Retriever | None = None
-        self.fallback = None  # retrieval.fallback.FallbackScorer, loaded when TAOSR1_OVERLOAD=fallback
-        self.fallback_pair_s = 0.0  # its measured seconds per pair (EWMA)
+        self.fallback: FallbackQueue | None = None  # the fallback scorer's queue, when TAOSR1_OVERLOAD=fallback
         self.batcher: Batcher | None = None
         self.load_task: asyncio.Task | None = None
         self.inflight = 0
@@ -111,8 +111,8 @@ class Service:
         for _ in range(2):  # the second pass is the measured one
             t = time.perf_counter()
             scorer.label_scores([query] * len(products), list(products))
-            self.fallback_pair_s = (time.perf_counter() - t) / len(products)
-        self.fallback = scorer
+            pair_s = (time.perf_counter() - t) / len(products)
+        self.fallback = FallbackQueue(scorer, pair_s)
         log.info("fallback scorer ready (thresholds %s, %s)", scorer.calibration.thresholds, scorer.calibration.data)
 
     def load(self, model_dir) -> LoadedModel:
@@ -169,6 +169,8 @@ class Service:
             self.runtime.current.engine.close()
         self.engine_executor.shutdown(wait=True)
         self.io_executor.shutdown(wait=False)
+        if self.fallback is not None:
+            self.fallback.close()
 
     # -- scoring: the core's steps, on the right threads ----------------------------------------
     async def score(

@@ -332,3 +332,74 @@ def test_admission_refuses_by_reason():
     assert admit([[100] * 5], 0, Pace(1000.0, headroom=2.0), 0.9).reason == "too_large"
     pace.observe_scoring(4000, 2.0)  # slower than thought: the EWMA moves towards 2000 tokens/s
     assert 1000 < pace.tokens_per_s < 2000
+
+
+class SlowCountingScorer(FallbackScorer):
+    """The real fallback scorer on the fake embedder, each call lasting `call_s`; counts its calls."""
+
+    def __init__(self, call_s: float = 0.1, fail: bool = False):
+        super().__init__(FakeEmbedder())
+        self.call_s, self.fail, self.calls = call_s, fail, []
+
+    def label_scores(self, queries, products, progress=None, batch: int = 256):
+        self.calls.append(len(queries))
+        time.sleep(self.call_s)
+        if self.fail:
+            raise RuntimeError("embedder down")
+        return super().label_scores(queries, products, progress, batch)
+
+
+def test_fallback_queue_scores_concurrent_requests_in_one_call_each_getting_its_rows():
+    from service.fallback_queue import FallbackQueue
+
+    scorer = SlowCountingScorer()
+    pages = [[Product(f"{r}-{i}", f"x deg:{(7 * r + 11 * i) % 90}") for i in range(3 + r % 2)] for r in range(6)]
+
+    async def run():
+        queue = FallbackQueue(scorer, pair_s=0.01)
+        first = asyncio.create_task(queue.score(["q"] * len(pages[0]), pages[0]))
+        await asyncio.sleep(0.03)  # the first call is running: the others wait for the next one
+        assert queue.pending_pairs == len(pages[0])
+        rest = [asyncio.create_task(queue.score(["q"] * len(p), p)) for p in pages[1:]]
+        await asyncio.sleep(0)
+        waiting = queue.pending_pairs
+        assert queue.reserve_s(2) > queue.reserve_s(0) > queue.pair_s * waiting
+        rows = await asyncio.gather(first, *rest)
+        queue.close()
+        return rows, waiting, queue.pending_pairs
+
+    rows, waiting, after = asyncio.run(run())
+    assert waiting == sum(len(p) for p in pages) and after == 0
+    assert scorer.calls == [len(pages[0]), sum(len(p) for p in pages[1:])]  # six requests, two calls
+    for page, got in zip(pages, rows, strict=True):
+        assert np.allclose(got, FallbackScorer(FakeEmbedder()).label_scores(["q"] * len(page), page))
+
+
+def test_fallback_queue_fails_every_request_of_a_failed_call_and_skips_cancelled_ones():
+    from service.fallback_queue import FallbackQueue
+
+    page = [Product(str(i), f"x deg:{10 * i}") for i in range(3)]
+
+    async def failing():
+        queue = FallbackQueue(SlowCountingScorer(call_s=0.01, fail=True), pair_s=0.01)
+        results = await asyncio.gather(*[queue.score(["q"] * 3, page) for _ in range(3)], return_exceptions=True)
+        return results, queue.pending_pairs
+
+    results, left = asyncio.run(failing())
+    assert all(isinstance(r, RuntimeError) for r in results) and left == 0
+
+    scorer = SlowCountingScorer(call_s=0.05)
+
+    async def cancelled():
+        queue = FallbackQueue(scorer, pair_s=0.01)
+        first = asyncio.create_task(queue.score(["q"] * 3, page))
+        await asyncio.sleep(0.01)
+        gone = asyncio.create_task(queue.score(["q"] * 3, page))  # its client leaves before its call
+        kept = asyncio.create_task(queue.score(["q"] * 2, page[:2]))
+        await asyncio.sleep(0)
+        gone.cancel()
+        await asyncio.gather(first, kept)
+        return queue.pending_pairs
+
+    assert asyncio.run(cancelled()) == 0
+    assert scorer.calls == [3, 2]  # the cancelled request's pairs were never scored
