@@ -52,6 +52,14 @@ class DpoConfig(TuneConfig):
         "sequence: sampled answers, DPO on whole answers",
     )
     epochs: float | None = option(None, "objective label: passes over the preference pairs (overrides max_steps when set)")
+    class_balance: float = option(
+        0.0, "objective label: weigh each pair by (1/frequency of its chosen level)^this, mean 1 (0 = unweighted)"
+    )
+    nll_weight: float = option(
+        0.0,
+        "objective label: add this times the chosen label's negative log-likelihood to each pair's DPO loss "
+        "(anchors the chosen label; DPO alone may move mass to a level neither side names)",
+    )
 
     def validate(self) -> None:
         super().validate()
@@ -59,6 +67,8 @@ class DpoConfig(TuneConfig):
             raise ValueError(f"dpo.beta must be > 0, got {self.beta}")
         if self.pairs_per_prompt < 1:
             raise ValueError(f"dpo.pairs_per_prompt must be >= 1, got {self.pairs_per_prompt}")
+        if self.nll_weight < 0:
+            raise ValueError(f"dpo.nll_weight must be >= 0, got {self.nll_weight}")
         if self.objective not in ("label", "sequence"):
             raise ValueError(f"dpo.objective must be 'label' or 'sequence', got {self.objective!r}")
 

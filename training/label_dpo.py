@@ -7,7 +7,11 @@ follow the paper: a prompt whose N draws are all correct is skipped; otherwise c
 gold label, rejected = the most frequent wrong draw (when all N are wrong the gold label is
 still the chosen one — the teacher's answer). The loss is sigmoid DPO on the label tokens'
 log-probabilities against the start checkpoint's, which are computed once before training
-(the policy starts as the reference). Runs on `training.label_loop`.
+(the policy starts as the reference), plus `nll_weight` times the chosen label's negative
+log-likelihood (DPO + NLL, as in iterative RPO, Pang et al. 2024). The anchor matters with four
+labels: DPO only sees the chosen−rejected difference, so lowering both and moving the mass to a
+third level costs it nothing — run 4b's class-balanced DPO, unanchored, sent every real pair to
+level 1. Runs on `training.label_loop`.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from relevance.prompt import PromptRenderer
 from training.config import to_dict
 from training.examples import from_sources, load_records, spread_subset
 from training.label_loop import LoopSpec, run_loop
-from training.label_objective import LabelGroup, LabelHead, build_groups, label_logits
+from training.label_objective import LabelGroup, LabelHead, build_groups, class_weights, label_logits
 from training.policy import bf16_native, load_policy, pick_device, save_checkpoint
 from training.run import JsonlLog, RunConfig, RunLayout, log
 from training.sampling import pass_at_k_curve
@@ -65,7 +69,10 @@ def sample_pairs(groups: list[LabelGroup], logps: list[torch.Tensor], head: Labe
             wrong = Counter(int(d) for d in draws[row] if int(d) != col).most_common(1)[0][0]
             pairs.append((gi, row, col, wrong))
     sampled = pass_at_k_curve(correct_counts, n)
+    levels = head.levels
     stats = {
+        "chosen_levels": dict(sorted(Counter(levels[c] for _, _, c, _ in pairs).items(), reverse=True)),
+        "rejected_levels": dict(sorted(Counter(levels[w] for _, _, _, w in pairs).items(), reverse=True)),
         "prompts": len(correct_counts),
         "pairs": len(pairs),
         "all_correct_skipped": sum(1 for c in correct_counts if c == n),
@@ -76,9 +83,23 @@ def sample_pairs(groups: list[LabelGroup], logps: list[torch.Tensor], head: Labe
     return pairs, stats
 
 
+def pair_weights(pairs: list[tuple[int, int, int, int]], levels: tuple[int, ...], power: float) -> torch.Tensor:
+    """Per-pair loss weights ∝ (1 / frequency of the pair's chosen level)^power, mean 1.
+
+    Without them DPO lowers whichever wrong level the model draws most, on every prompt.
+
+    >>> [round(x, 2) for x in pair_weights([(0, 0, 0, 1), (0, 1, 0, 2), (0, 2, 1, 0)], (4, 3, 2, 1), 1.0).tolist()]
+    [0.75, 0.75, 1.5]
+    """
+    weights = class_weights([levels[c] for _, _, c, _ in pairs], levels, power)
+    return torch.tensor([float(weights[c]) for _, _, c, _ in pairs])
+
+
 def dpo_step(model, head, groups, pairs, ref: dict[tuple[int, int], tuple[float, float]], cfg, pad_id: int):
-    """The step function: sigmoid DPO on (gold, wrong) label log-probabilities of a batch of pairs."""
+    """The step function: sigmoid DPO on (gold, wrong) label log-probabilities of a batch of pairs,
+    plus cfg.nll_weight × the gold label's NLL, each pair weighted by `pair_weights` (cfg.class_balance; 0 = all 1)."""
     order: list[int] = []
+    weight = pair_weights(pairs, head.levels, cfg.class_balance)
 
     def step(_: int, rng: random.Random) -> tuple[float, dict[str, float]]:
         nonlocal order
@@ -90,21 +111,29 @@ def dpo_step(model, head, groups, pairs, ref: dict[tuple[int, int], tuple[float,
         by_group: dict[int, list[int]] = {}
         for i in batch:
             by_group.setdefault(pairs[i][0], []).append(i)
-        margins, tokens, total = [], 0, 0.0
+        margins, nlls, tokens, total = [], [], 0, 0.0
         for gi, items in by_group.items():
             sub = groups[gi].subset([pairs[i][1] for i in items])
             lp = F.log_softmax(label_logits(model, head, sub, pad_id), dim=-1)
             tokens += sub.tokens()
+            chosen = [(r, c, w) for r, (_, _, c, w) in enumerate(pairs[i] for i in items)]
+            rows = [pairs[i][1] for i in items]
             m = torch.stack([
                 cfg.beta * ((lp[r, c] - ref[(gi, row)][0]) - (lp[r, w] - ref[(gi, row)][1]))
-                for r, (_, row, c, w) in enumerate(pairs[i] for i in items)
+                for (r, c, w), row in zip(chosen, rows, strict=True)
             ])
-            part = -F.logsigmoid(m).sum() / len(batch)
+            nll = -torch.stack([lp[r, c] for r, c, _ in chosen])
+            weights = weight[items].to(m.device)
+            part = ((-F.logsigmoid(m) + cfg.nll_weight * nll) * weights).sum() / len(batch)
             part.backward()
             total += float(part.detach())
             margins.append(m.detach())
+            nlls.append(nll.detach())
         m = torch.cat(margins)
-        return total, {"margin": float(m.mean()), "pref_acc": float((m > 0).float().mean()), "examples": float(len(batch)), "tokens": float(tokens)}
+        return total, {
+            "margin": float(m.mean()), "pref_acc": float((m > 0).float().mean()), "chosen_nll": float(torch.cat(nlls).mean()),
+            "examples": float(len(batch)), "tokens": float(tokens),
+        }
 
     return step
 

@@ -70,6 +70,31 @@ def test_dpo_pairs_follow_pass_at_n_rules():
     assert stats["pass_at_k_exact"][1] == pytest.approx((1.0 + 0.5) / 2, abs=1e-3)
 
 
+def test_dpo_loss_at_the_reference_is_log2_plus_the_weighted_chosen_nll(tiny_model_dir, cache_dir):
+    """At the first step the policy is the reference: every margin is 0, so each pair costs log 2 + α·NLL(chosen)."""
+    import math
+    import random
+
+    from training.dpo import DpoConfig
+    from training.label_dpo import dpo_step, label_distributions, pair_weights
+
+    policy = load_policy(tiny_model_dir, cache_dir, build_config(TuneConfig, {"lora": True, "lora_r": 4}), "cpu", "float32")
+    groups = build_groups(PromptRenderer(policy.tokenizer, TAOSR1), _group_records())
+    head = LabelHead(policy.model, policy.tokenizer, TAOSR1)
+    pad = policy.tokenizer.pad_token_id
+    logps = label_distributions(policy.model, head, groups, pad)
+    pairs = [(gi, row, head.column(g.golds[row]), (head.column(g.golds[row]) + 1) % 4) for gi, g in enumerate(groups) for row in range(g.n)]
+    ref = {(gi, row): (float(logps[gi][row, c]), float(logps[gi][row, w])) for gi, row, c, w in pairs}
+    policy.model.eval()  # no dropout: the step's forward equals the reference's
+    for alpha in (0.0, 1.0):
+        cfg = build_config(DpoConfig, {"objective": "label", "batch_size": len(pairs), "class_balance": 1.0, "nll_weight": alpha})
+        loss, stats = dpo_step(policy.model, head, groups, pairs, ref, cfg, pad)(0, random.Random(0))
+        weights = pair_weights(pairs, head.levels, 1.0)
+        nll = torch.tensor([-float(logps[gi][row, c]) for gi, row, c, _ in pairs])
+        assert loss == pytest.approx(float((weights * (math.log(2) + alpha * nll)).mean()), rel=1e-4)
+        assert stats["margin"] == pytest.approx(0.0, abs=1e-5) and stats["chosen_nll"] == pytest.approx(float(nll.mean()), rel=1e-4)
+
+
 @pytest.fixture(scope="module")
 def label_pipeline(tmp_path_factory, tiny_model_dir, cache_dir):
     """SFT → DPO → GRPO on the label objective, tiny model, toy data (label-only and rationale records)."""
@@ -86,7 +111,8 @@ def label_pipeline(tmp_path_factory, tiny_model_dir, cache_dir):
                                    "warmup_ratio": 0.0, "lr_scheduler": "constant"})
     out = {"sft": run_sft(run, sft)}
     dpo = build_config(DpoConfig, {**common, "objective": "label", "init": out["sft"]["checkpoint"], "max_steps": 6, "batch_size": 4,
-                                   "learning_rate": 2e-3, "beta": 0.5})
+                                   "learning_rate": 2e-3, "beta": 0.5,
+                                   "class_balance": 1.0, "nll_weight": 1.0})
     out["dpo"] = run_dpo(run, build_config(SamplingConfig, {"n": 4}), dpo)
     grpo = build_config(GrpoConfig, {**common, "objective": "label", "max_steps": 6, "batch_size": 4, "group_size": 8,
                                      "learning_rate": 2e-3, "class_balanced": True})
