@@ -68,25 +68,28 @@ class GroupStream:
         return out
 
 
-def rationale_loss(model, renderer: PromptRenderer, records: list[CotRecord], pad_id: int) -> tuple[torch.Tensor, int]:
-    """Mean next-token NLL over the full label-first answers (label + rationale + end-of-turn) of `records`,
-    and the number of tokens the forward ran."""
+def rationale_backward(model, renderer: PromptRenderer, records: list[CotRecord], weight: float) -> tuple[float, int]:
+    """Back-propagate `weight` × the mean next-token NLL over the full label-first answers (label +
+    rationale + end-of-turn) of `records`; returns that mean and the number of tokens the forwards ran.
+
+    One record per forward/backward, each token's NLL divided by the answer tokens of them all, so
+    the gradient is the batch mean's: a step's activation peak is one full prompt + answer,
+    however many records it picked (as one padded batch, three or four long ESCI prompts made
+    the SFT stage's peak RSS).
+    """
     from training.sft import answer_only_loss
 
-    seqs, labels = [], []
-    for r in records:
-        prompt, answer = prompt_ids(renderer, r), answer_ids(renderer, r.pair.level, r.rationale)
-        seqs.append(prompt + answer)
-        labels.append([-100] * len(prompt) + answer)
-    width = max(len(s) for s in seqs)
     device = next(model.parameters()).device
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    lab = torch.full((len(seqs), width), -100, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, (s, lb) in enumerate(zip(seqs, labels, strict=True)):
-        ids[i, : len(s)], lab[i, : len(s)], mask[i, : len(s)] = torch.tensor(s), torch.tensor(lb), 1
-    loss, _, _ = answer_only_loss(model, {"input_ids": ids.to(device), "labels": lab.to(device), "attention_mask": mask.to(device)})
-    return loss, sum(len(s) for s in seqs)
+    encoded = [(prompt_ids(renderer, r), answer_ids(renderer, r.pair.level, r.rationale)) for r in records]
+    answer_tokens = sum(len(answer) for _, answer in encoded)
+    total, tokens = 0.0, 0
+    for prompt, answer in encoded:
+        ids = torch.tensor([prompt + answer], device=device)
+        labels = torch.tensor([[-100] * len(prompt) + answer], device=device)
+        loss, _, _ = answer_only_loss(model, {"input_ids": ids, "labels": labels}, num_items_in_batch=answer_tokens)
+        (weight * loss).backward()
+        total, tokens = total + float(loss.detach()), tokens + ids.shape[1]
+    return total, tokens
 
 
 def label_sft_step(model, head: LabelHead, renderer, records, stream: GroupStream, weights: torch.Tensor, cfg, pad_id: int):
@@ -113,9 +116,8 @@ def label_sft_step(model, head: LabelHead, renderer, records, stream: GroupStrea
         picked = [records[i] for g in groups for i in g.records if rng.random() < cfg.rationale_fraction and records[i].rationale]
         loss = total
         if picked and cfg.rationale_weight > 0:
-            aux, aux_tokens = rationale_loss(model, renderer, picked, pad_id)
-            (cfg.rationale_weight * aux).backward()
-            metrics["rationale_loss"] = float(aux.detach())
+            aux, aux_tokens = rationale_backward(model, renderer, picked, cfg.rationale_weight)
+            metrics["rationale_loss"] = aux
             metrics["tokens"] += float(aux_tokens)
             loss += cfg.rationale_weight * metrics["rationale_loss"]
         return loss, metrics

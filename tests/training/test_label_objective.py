@@ -95,6 +95,41 @@ def test_dpo_loss_at_the_reference_is_log2_plus_the_weighted_chosen_nll(tiny_mod
         assert stats["margin"] == pytest.approx(0.0, abs=1e-5) and stats["chosen_nll"] == pytest.approx(float(nll.mean()), rel=1e-4)
 
 
+def test_rationale_term_one_record_at_a_time_has_the_padded_batch_gradient(tiny_model_dir, cache_dir):
+    """The rationale term back-propagates record by record (a peak of one prompt) with the batch mean's gradient."""
+    from training.examples import answer_ids, prompt_ids
+    from training.label_sft import rationale_backward
+    from training.sft import answer_only_loss
+
+    policy = load_policy(tiny_model_dir, cache_dir, build_config(TuneConfig, {"lora": True, "lora_r": 4}), "cpu", "float32")
+    model, renderer = policy.model, PromptRenderer(policy.tokenizer, TAOSR1)
+    records = [CotRecord(r.pair, r.context, f"because {r.pair.product.title} is what was asked", "rules") for r in _group_records()[:3]]
+    for name, p in model.named_parameters():  # LoRA B starts at zero: give every adapter a gradient path
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.02)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    model.eval()  # no LoRA dropout: both ways see the same function
+
+    loss, tokens = rationale_backward(model, renderer, records, 0.3)
+    one_by_one = [p.grad.clone() for p in trainable]
+    model.zero_grad()
+    seqs = [(prompt_ids(renderer, r), answer_ids(renderer, r.pair.level, r.rationale)) for r in records]
+    width, pad = max(len(a) + len(b) for a, b in seqs), policy.tokenizer.pad_token_id
+    ids = torch.full((len(seqs), width), pad)
+    labels = torch.full((len(seqs), width), -100)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for i, (prompt, answer) in enumerate(seqs):
+        n = len(prompt) + len(answer)
+        ids[i, :n], labels[i, len(prompt) : n], mask[i, :n] = torch.tensor(prompt + answer), torch.tensor(answer), 1
+    batch, _, _ = answer_only_loss(model, {"input_ids": ids, "labels": labels, "attention_mask": mask})
+    (0.3 * batch).backward()
+    assert loss == pytest.approx(float(batch), rel=1e-5) and tokens == sum(len(a) + len(b) for a, b in seqs)
+    batched = [p.grad for p in trainable]
+    gap = torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(one_by_one, batched, strict=True)))
+    norm = torch.sqrt(sum((b**2).sum() for b in batched))
+    assert gap <= 1e-5 * norm, (float(gap), float(norm))
+
+
 @pytest.fixture(scope="module")
 def label_pipeline(tmp_path_factory, tiny_model_dir, cache_dir):
     """SFT → DPO → GRPO on the label objective, tiny model, toy data (label-only and rationale records)."""
