@@ -116,13 +116,12 @@ def dpo_step(model, head, groups, pairs, ref: dict[tuple[int, int], tuple[float,
             sub = groups[gi].subset([pairs[i][1] for i in items])
             lp = F.log_softmax(label_logits(model, head, sub, pad_id), dim=-1)
             tokens += sub.tokens()
-            chosen = [(r, c, w) for r, (_, _, c, w) in enumerate(pairs[i] for i in items)]
-            rows = [pairs[i][1] for i in items]
+            mine = [pairs[i] for i in items]
             m = torch.stack([
                 cfg.beta * ((lp[r, c] - ref[(gi, row)][0]) - (lp[r, w] - ref[(gi, row)][1]))
-                for (r, c, w), row in zip(chosen, rows, strict=True)
+                for r, (_, row, c, w) in enumerate(mine)
             ])
-            nll = -torch.stack([lp[r, c] for r, c, _ in chosen])
+            nll = -lp[torch.arange(len(mine), device=lp.device), torch.tensor([c for _, _, c, _ in mine], device=lp.device)]
             weights = weight[items].to(m.device)
             part = ((-F.logsigmoid(m) + cfg.nll_weight * nll) * weights).sum() / len(batch)
             part.backward()

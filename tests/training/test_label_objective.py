@@ -123,7 +123,7 @@ def test_rationale_term_one_record_at_a_time_has_the_padded_batch_gradient(tiny_
         ids[i, :n], labels[i, len(prompt) : n], mask[i, :n] = torch.tensor(prompt + answer), torch.tensor(answer), 1
     batch, _, _ = answer_only_loss(model, {"input_ids": ids, "labels": labels, "attention_mask": mask})
     (0.3 * batch).backward()
-    assert loss == pytest.approx(float(batch), rel=1e-5) and tokens == sum(len(a) + len(b) for a, b in seqs)
+    assert loss == pytest.approx(float(batch.detach()), rel=1e-5) and tokens == sum(len(a) + len(b) for a, b in seqs)
     batched = [p.grad for p in trainable]
     gap = torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(one_by_one, batched, strict=True)))
     norm = torch.sqrt(sum((b**2).sum() for b in batched))
