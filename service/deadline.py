@@ -7,7 +7,8 @@
   group's shared prefix once plus its products' suffixes, as the engine computes them; an EWMA
   over the batcher's completed engine calls, seeded by a timed pass at load) and seconds per
   generated token per product for `explain` (seeded by a short timed generation at load). Each
-  loaded model has its own.
+  loaded model has its own. A pace that no engine call has confirmed lately is `stale`: before a
+  request is refused as too large on it, service.pace_probe times the engine again.
 - `admit`: given the products' prompt-token costs, the tokens queued ahead, the pace and the
   time left, how many products (in order) the engine can score in time, and when not all, why:
   `too_large` (not even with an empty queue: a 422 that says how many would fit), `queue` (the
@@ -68,10 +69,31 @@ class Pace:
         self.decode_s = decode_s
         self.alpha = alpha
         self.headroom = headroom  # estimates are multiplied by this (> 1: admit more cautiously)
+        self.observed_at = time.perf_counter()  # when an engine call last measured the scoring speed
 
     def observe_scoring(self, tokens: int, seconds: float) -> None:
         if tokens > 0 and seconds > 0:
             self.tokens_per_s += self.alpha * (tokens / seconds - self.tokens_per_s)
+            self.observed_at = time.perf_counter()
+
+    def remeasure(self, tokens: int, seconds: float) -> None:
+        """A dedicated timed pass replaces the estimate (a start-up measured under contention is not blended in).
+
+        >>> p = Pace(32.0); p.remeasure(4000, 1.0); p.tokens_per_s
+        4000.0
+        """
+        if tokens > 0 and seconds > 0:
+            self.tokens_per_s = tokens / seconds
+            self.observed_at = time.perf_counter()
+
+    def stale(self, after_s: float, now: float | None = None) -> bool:
+        """True when no engine call has measured the scoring speed for `after_s` seconds.
+
+        >>> p = Pace(100.0); p.stale(5.0, now=p.observed_at + 1), p.stale(5.0, now=p.observed_at + 5)
+        (False, True)
+        """
+        now = time.perf_counter() if now is None else now
+        return now - self.observed_at >= after_s
 
     def observe_generation(self, products: int, tokens: int, seconds: float) -> None:
         if products > 0 and tokens > 0 and seconds > 0:

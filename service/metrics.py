@@ -170,6 +170,11 @@ class Metrics:
         self.engine_tokens_per_s = Gauge(
             "taosr1_engine_tokens_per_second", "The serving engine's measured scoring speed (work tokens/s: shared prefix once plus suffixes; EWMA).", registry=r
         )
+        self.pace_remeasures = Counter(
+            "taosr1_pace_remeasures_total",
+            "Timed scoring passes run because a request was about to be refused as too large on a stale pace (service.pace_probe).",
+            registry=r,
+        )
         for endpoint in SCORING_ENDPOINTS:
             self.deadline_misses.labels(endpoint=endpoint)
             for reason in REFUSAL_REASONS:

@@ -92,18 +92,27 @@ def product_costs(work: ScoringGroup, chunk_pairs: int | None = None) -> list[in
     return [len(s) + math.ceil(len(work.prefix_ids) / per_job) for s in work.suffix_ids]
 
 
-def admit_groups(
+async def admit_groups(
     svc: Service, model: LoadedModel, groups: list[RenderedGroup], deadline: Deadline | None, endpoint: str,
     chunk_pairs: int | None = None,
 ) -> tuple[list[int], str | None]:
-    """How many products of each group the engine scores, and why not all; raises when refused (reject mode)."""
+    """How many products of each group the engine scores, and why not all; raises when refused (reject mode).
+
+    Before refusing as too large on a pace no engine call has confirmed lately, the pace is timed
+    again and admission reruns on it (service.pace_probe)."""
     counts = [g.work.n for g in groups]
     if deadline is None or model.pace is None:
         return counts, None
     costs = [product_costs(g.work, chunk_pairs) for g in groups]
     reserve = fallback_reserve(svc, sum(counts))
     budget = deadline.budget_s - deadline.margin_s - reserve  # what "never fits" is judged against
-    adm = admit(costs, svc.batcher.pending_tokens, model.pace, deadline.remaining() - reserve, budget)
+
+    def admission():
+        return admit(costs, svc.batcher.pending_tokens, model.pace, deadline.remaining() - reserve, budget)
+
+    adm = admission()
+    if adm.reason == "too_large" and await svc.pace_probe.refresh(model, deadline.remaining() - reserve):
+        adm = admission()
     if adm.reason is None:
         return adm.take, None
     svc.metrics.admissions_refused.labels(endpoint=endpoint, reason=adm.reason).inc()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relevance.base_model import prepare_base_model
-from relevance.core import WARM_UP, ScoringCore
+from relevance.core import WARM_UP, RenderedGroup, ScoringCore
 from relevance.engines.base import Engine
 from relevance.engines.options import open_engine
 from relevance.manifest import CheckpointManifest, check_retrieval
@@ -30,6 +30,7 @@ from relevance.registry import RegistryError, fallback_versions, read_latest, re
 from relevance.retrieval_config import Retriever
 from relevance.types import RetrievedContext
 from relevance.validate import CheckpointInvalid, validate_checkpoint
+from service.batcher import work_tokens
 from service.deadline import Pace
 from service.errors import NotReady
 from service.schemas import ModelRef
@@ -154,16 +155,24 @@ def load_model(settings: Settings, model_dir: Path, retriever: Retriever | None 
 PACE_PRODUCTS, PACE_NEW_TOKENS = 4, 8
 
 
+def time_scoring(core: ScoringCore) -> tuple[RenderedGroup, int, float]:
+    """One timed scoring pass of the warm-up query's products: (the group, its work tokens, seconds).
+
+    Runs the engine directly: call it where nothing else uses the engine (at load, or on the
+    engine's own thread, service.pace_probe)."""
+    query, products = WARM_UP
+    [group] = core.render([query], [(products * PACE_PRODUCTS)[:PACE_PRODUCTS]], [RetrievedContext()])
+    t = time.perf_counter()
+    core.label_scores([group])
+    return group, work_tokens(group.work), time.perf_counter() - t
+
+
 def measure_pace(core: ScoringCore, headroom: float = 1.0) -> Pace:
     """The engine's speed, measured once at load (after the warm-up): a scoring pass and a short generation.
 
     The batcher refines the scoring speed from every engine call; explain refines the generation speed.
     """
-    query, products = WARM_UP
-    [group] = core.render([query], [(products * PACE_PRODUCTS)[:PACE_PRODUCTS]], [RetrievedContext()])
-    t = time.perf_counter()
-    core.label_scores([group])
-    scoring_s = time.perf_counter() - t
+    group, work, scoring_s = time_scoring(core)
     request = core.explain_requests(group, [core.scheme.level_values[0]], PACE_NEW_TOKENS)[:1]
     t = time.perf_counter()
     try:
@@ -172,7 +181,6 @@ def measure_pace(core: ScoringCore, headroom: float = 1.0) -> Pace:
     except Exception as exc:  # noqa: BLE001 - scoring still works; explain then runs unbounded until measured
         log.warning("could not time a generation at load (%s): explain is not bounded by measured speed yet", exc)
         decode_s = None
-    work = len(group.work.prefix_ids) + sum(len(s) for s in group.work.suffix_ids)  # service.batcher.work_tokens
     pace = Pace(work / max(scoring_s, 1e-6), decode_s, headroom=headroom)
     log.info("measured pace: %.0f work tokens/s, %s s per generated token", pace.tokens_per_s, decode_s)
     return pace

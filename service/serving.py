@@ -30,6 +30,7 @@ from service.deadline import Deadline
 from service.errors import ServiceError
 from service.fallback_queue import FallbackQueue
 from service.metrics import Metrics
+from service.pace_probe import PaceProbe
 from service.reloader import Reloader
 from service.runtime import LoadedModel, ModelRuntime, load_initial, load_model
 from service.settings import Settings
@@ -74,6 +75,7 @@ class Service:
         self.inflight = 0
         self.draining = False
         self.reloader = Reloader(self)
+        self.pace_probe = PaceProbe(self.engine_executor, self.metrics, settings.pace_stale_s)
 
     def start_draining(self, why: str = "shutdown") -> None:
         if not self.draining:
@@ -207,7 +209,7 @@ class Service:
 
         groups, t_ret = await loop.run_in_executor(self.io_executor, prepare)
         t1 = time.perf_counter()
-        admitted = overload.admit_groups(self, model, groups, deadline, endpoint, chunk_pairs)
+        admitted = await overload.admit_groups(self, model, groups, deadline, endpoint, chunk_pairs)
         got = await overload.engine_rows(
             self, model, groups, admitted, wait_for_room, chunk_pairs, deadline, endpoint, receive, source=source
         )

@@ -85,6 +85,11 @@ class Settings(EngineSettings):
     admission_headroom: float = Field(
         1.0, ge=1.0, le=10.0, description="Measured cost estimates are multiplied by this before admitting (more caution)."
     )
+    pace_stale_s: float = Field(
+        5.0, ge=0,
+        description="Before refusing a request as too large (422), re-time the engine when no engine call has measured "
+        "its speed for this many seconds (a pace measured under contention at start-up or reload is corrected).",
+    )
 
     # lifecycle
     drain_delay_s: float = Field(2.0, ge=0, description="After SIGTERM: seconds readiness is 503 before exit may start.")

@@ -142,6 +142,31 @@ def test_a_request_that_can_never_fit_is_422_naming_the_limit(reject_server):
         assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "deadline_ms"
 
 
+def test_a_pace_measured_under_contention_is_re_timed_before_a_too_large_refusal(tiny_model_dir, index_dir, cache_dir):
+    """A start on a busy machine measured the engine far too slow: a stale pace is re-timed before a 422,
+    concurrent requests share one timed pass, and a fresh pace is trusted as it is."""
+    with live_server(deadline_settings(tiny_model_dir, index_dir, cache_dir, admission_headroom=1.0)) as srv:
+        svc = srv.app.state.service
+        model = svc.runtime.current
+        body = {"query": "iphone 13 case", "products": PAGE, "deadline_ms": 5000}
+        with srv.client() as c:
+            model.pace = Pace(1.0, model.pace.decode_s)  # "1 token/s": no page fits in 5 s
+            svc.pace_probe.stale_s = 3600.0  # just measured: trusted, the old behaviour
+            r = c.post("/relevance", json=body)
+            assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "deadline_ms", r.text
+            assert metric(c, "taosr1_pace_remeasures_total") == 0 and model.pace.tokens_per_s == 1.0
+
+            svc.pace_probe.stale_s = 0.0  # nothing has confirmed it since: re-timed, then admitted
+            answers = burst(srv.url, "/relevance", body, 4)
+            assert [r.status_code for r, _ in answers] == [200] * 4, [r.text for r, _ in answers]
+            assert all(len(r.json()["results"]) == len(PAGE) for r, _ in answers)
+            assert metric(c, "taosr1_pace_remeasures_total") == 1  # one timed pass for the four requests
+            assert model.pace.tokens_per_s > 100 and metric(c, "taosr1_engine_tokens_per_second") > 100
+
+            r = c.post("/relevance", json={**body, "deadline_ms": 1})  # truly too large: still a 422, on a re-timed pace
+            assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "deadline_ms", r.text
+
+
 def test_clients_that_give_up_leave_the_queue(reject_server):
     slow = reject_server.slow
     before = slow.computed_pairs
