@@ -3,8 +3,9 @@
 Holds one :class:`~retrieval.embedder.Embedder` and the saved indexes of an index folder
 (``rules/`` and ``knowledge/`` required, ``cases/`` optional) and returns a
 :class:`~relevance.types.RetrievedContext` of rendered lines. Results are cached (LRU, keyed by
-the query and the retrieval settings). It does not build indexes (see :mod:`retrieval.build`)
-and does not know how the lines are placed into a prompt.
+the query and the retrieval settings). It does not build index folders (see :mod:`retrieval.build`;
+`with_cases` builds one cases index in memory for a checkpoint's own training split) and does
+not know how the lines are placed into a prompt.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from relevance.retrieval_config import DEFAULT_RETRIEVAL, RetrievalConfig
 from relevance.types import RetrievedContext
 from retrieval.embedder import Embedder
 from retrieval.index import META_FILE, VectorIndex, read_meta
-from retrieval.layout import CASES, KNOWLEDGE, RULES
+from retrieval.layout import CASES, EMBEDDED_FIELD, KNOWLEDGE, RULES, embed_text
 
 CASE_TITLE_CHARS = 80
 
@@ -110,6 +111,19 @@ class KnowledgeBase:
     def corpus_hash(self) -> str:
         """One hash of every loaded corpus (rules, knowledge, cases): what a checkpoint's manifest records."""
         return combined_corpus_hash({name: index.meta.corpus_hash for name, index in self.indexes.items()})
+
+    def with_cases(self, rows: list[dict[str, Any]]) -> KnowledgeBase:
+        """A knowledge base with these rules and knowledge indexes and a cases index of `rows` (built in
+        memory with this embedder, the same index kind; `retrieval.build.case_rows` gives the rows)."""
+        old = self.indexes.get(CASES)
+        kind = old.kind if old is not None else "flat"
+        vectors = self.embedder.encode([embed_text(CASES, row) for row in rows])
+        info = {"corpus": CASES, "embedded_field": EMBEDDED_FIELD[CASES]}
+        cases = VectorIndex.build(vectors, rows, kind=kind, embedder_id=self.embedder.model_id, info=info)
+        return KnowledgeBase(
+            self.embedder, self.indexes[RULES], self.indexes[KNOWLEDGE], cases, cache_size=self.cache_size,
+            knowledge_min_score=self.floors[KNOWLEDGE], case_min_score=self.floors[CASES],
+        )
 
     def bound(self, config: RetrievalConfig) -> ConfiguredRetriever | None:
         """This knowledge base as the scoring core's `Retriever` with `config`'s k's (None when it is off)."""

@@ -162,6 +162,10 @@ def load_judge(settings, model_dir: Path | None):
     if is_cross_encoder(path):
         return CrossEncoderJudge(CrossEncoderModel.load(path)), path
     retriever = open_retriever(settings.resolved_index_dir, settings.retrieval_config)
+    if retriever is not None:  # as the service does: the checkpoint's own judged cases (retrieval.model_cases)
+        from retrieval.model_cases import checkpoint_retriever
+
+        retriever = checkpoint_retriever(retriever, path)
     return Judge(open_engine(settings, path), retriever), path
 
 

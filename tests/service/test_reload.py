@@ -15,13 +15,21 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from relevance.checkpoint import CASES_FILE
+from relevance.datasets.jsonl import save_jsonl
 from relevance.registry import publish, read_latest
+from relevance.types import LabeledPair, Product
+from retrieval.layout import RULES
 from service.live import free_port, live_server
 from service.settings import Settings
 from tests.helpers.tiny import build_tiny_checkpoint
 
 TOKEN = "test-admin-token-3f9a1c7e5b2d4f60"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+SEED1_CASES = [
+    LabeledPair("waterproof bluetooth speaker", Product("s1", "JBL Flip 5 waterproof portable Bluetooth speaker"), 4),
+    LabeledPair("waterproof bluetooth speaker", Product("s2", "Wired USB desktop computer speakers"), 1),
+]
 BODY = {"query": "usb c charger", "products": [{"id": str(i), "title": f"USB-C wall charger {i * 5} W"} for i in range(4)]}
 
 
@@ -107,10 +115,12 @@ def registry_settings(registry: Path, index_dir: Path, cache_dir: Path, **over) 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory, smollm2_tokenizer_dir) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("reload-checkpoints")
-    return {
+    built = {
         f"seed{s}": build_tiny_checkpoint(root / f"seed{s}", smollm2_tokenizer_dir, seed=s, name="tiny-reload")
         for s in (0, 1, 2)
     }
+    save_jsonl(SEED1_CASES, built["seed1"] / CASES_FILE)  # its training split, other than the serving index's cases
+    return built
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +159,12 @@ def test_hot_load_refuse_corrupt_and_roll_back_under_load(registry_server, check
 
         publish(checkpoints["seed1"], registry, version="v0002")  # the watcher finds it
         load.wait_for(lambda: "v0002" in load.versions_seen(), what="the new version to serve")
+        svc = srv.app.state.service
+        # v0002 ships its own training split: its prompts retrieve those judged cases, v0001's the service's
+        own = svc.runtime.current.core.retriever
+        assert own is not svc.retriever and own.kb.indexes[RULES] is svc.retriever.kb.indexes[RULES]
+        [ctx] = own.retrieve_many(["waterproof bluetooth speaker"])
+        assert ctx.cases and all("speaker" in line for line in ctx.cases), ctx.cases
         n_after_swap = len(load.all)
 
         # bypassing publish's validation (it would refuse it) to test the service's own refusal
@@ -164,6 +180,7 @@ def test_hot_load_refuse_corrupt_and_roll_back_under_load(registry_server, check
         r = c.post("/admin/rollback", headers=AUTH)
         assert r.status_code == 200, r.text
         assert r.json()["serving"]["version"] == "v0001"
+        assert svc.runtime.current.core.retriever is svc.retriever  # v0001 ships no cases: the service's index
         assert read_latest(registry) == "v0001", "rollback moves the pointer: a restart serves the same version"
         load.wait_for(lambda: len(load.all) >= switch_point + 10, what="requests after the rollback")
         time.sleep(0.5)  # the watcher must not flip back to v0002/v0003
