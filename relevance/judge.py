@@ -15,15 +15,18 @@ import numpy as np
 from relevance.core import ScoringCore
 from relevance.engines.base import Engine
 from relevance.parse import ParsedAnswer, parse_answer
-from relevance.prompt import FieldBudgets
+from relevance.prompt import FieldBudgets, PromptRenderer
 from relevance.retrieval_config import Retriever
 from relevance.scoring import DEFAULT_BETA, Scored
 from relevance.types import Product, RetrievedContext
 
 
 class Judge:
-    def __init__(self, engine: Engine, retriever: Retriever | None = None, budgets: FieldBudgets | None = None):
-        self.core = ScoringCore(engine, retriever, budgets=budgets)
+    def __init__(
+        self, engine: Engine, retriever: Retriever | None = None, budgets: FieldBudgets | None = None,
+        renderer: PromptRenderer | None = None,
+    ):
+        self.core = ScoringCore(engine, retriever, renderer=renderer, budgets=budgets)
         self.engine = engine
         self.retriever = retriever
         self.renderer = self.core.renderer

@@ -8,6 +8,8 @@ from __future__ import annotations
 #: what the pipeline runs, in order (`taosr1 train pipeline`)
 PIPELINE_STAGES = ("cot", "baseline", "sft", "dpo", "grpo", "eval")
 #: checkpoints eval compares, in table order
-EVAL_STAGES = ("base", "baseline", "sft", "dpo", "grpo")
+EVAL_STAGES = ("base", "zeroshot", "baseline", "sft", "dpo", "grpo")
+#: the comparison rows: untrained model (trained prompt; zero-shot prompt, relevance.zero_shot) and the cross-encoder
+REFERENCE_STAGES = ("base", "zeroshot", "baseline")
 #: what a checkpoint manifest's `stage` may say
 STAGES = ("base", "zeroshot", "baseline", "sft", "dpo", "grpo", "merged", "custom")

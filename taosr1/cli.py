@@ -145,10 +145,12 @@ FALLBACK_MODEL = "fallback"
 
 def load_judge(settings, model_dir: Path | None):
     """A judge on `model_dir` (default: the service's default model): LLM engine, the cross-encoder
-    baseline, or — `fallback` — the calibrated MiniLM fallback scorer."""
+    baseline, `fallback` — the calibrated MiniLM fallback scorer — or `zero-shot` — the untrained
+    base model on a short prompt (relevance.zero_shot)."""
     from relevance.cross_encoder import CrossEncoderJudge, CrossEncoderModel, is_cross_encoder
     from relevance.engines.options import open_engine
     from relevance.judge import Judge
+    from relevance.zero_shot import ZERO_SHOT_MODEL
     from retrieval.knowledge import open_retriever
     from service.runtime import default_model_dir
 
@@ -158,6 +160,12 @@ def load_judge(settings, model_dir: Path | None):
 
         index_dir = settings.resolved_index_dir
         return FallbackScorer.open(Embedder.load(), index_dir if index_dir.is_dir() else None), index_dir / CALIBRATION_FILE
+    if model_dir is not None and str(model_dir) == ZERO_SHOT_MODEL and not model_dir.exists():
+        from relevance.base_model import prepare_base_model
+        from relevance.zero_shot import zero_shot_judge
+
+        base = prepare_base_model(settings.cache_dir)
+        return zero_shot_judge(open_engine(settings, base)), base
     path = model_dir or default_model_dir(settings)
     if is_cross_encoder(path):
         return CrossEncoderJudge(CrossEncoderModel.load(path)), path
@@ -214,8 +222,13 @@ def model_info(judge, path) -> dict:
             "name": FALLBACK_MODEL, "stage": FALLBACK_MODEL, "path": str(path), "engine": "minilm-cosine",
             "thresholds": list(calibration.thresholds), "temperature": calibration.temperature, "calibrated_on": calibration.data,
         }
+    from relevance.zero_shot import ZERO_SHOT_PROMPT_VERSION
+
     m = judge.engine.manifest
-    return {"name": m.name, "version": m.version, "stage": m.stage, "path": str(path), "engine": judge.engine.name}
+    info = {"name": m.name, "version": m.version, "stage": m.stage, "path": str(path), "engine": judge.engine.name}
+    if (prompt := getattr(getattr(judge, "renderer", None), "version", None)) == ZERO_SHOT_PROMPT_VERSION:
+        info.update(stage="zeroshot", prompt=prompt)
+    return info
 
 
 def _eval_robustness(args, judge, path, pairs, settings) -> int:
@@ -377,7 +390,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("eval", help="score a labelled file and print per-class F1, macro-F1, accuracy as JSON")
     s.add_argument("--data", required=True)
     s.add_argument("--format", choices=["esci", "wands", "jsonl"])
-    s.add_argument("--model", help="checkpoint folder (default: the embedded default), or `fallback` for the fallback scorer")
+    s.add_argument(
+        "--model",
+        help="checkpoint folder (default: the embedded default), `fallback` for the fallback scorer, or `zero-shot` for "
+        "the untrained base model on a short label-first prompt (query, title, brand)",
+    )
     s.add_argument("--engine", choices=["transformers", "vllm"])
     s.add_argument("--limit", type=int, help="only the first N pairs")
     s.add_argument("--no-retrieval", action="store_true", help="prompt without retrieved context")

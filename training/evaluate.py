@@ -23,7 +23,7 @@ from typing import Any
 from relevance.metrics import bootstrap_interval, classification_report, gold_nll
 from relevance.parse import verdict_level
 from relevance.scoring import DEFAULT_BETA
-from relevance.stages import EVAL_STAGES
+from relevance.stages import EVAL_STAGES, REFERENCE_STAGES
 from relevance.types import LabeledPair
 from training.config import option
 from training.confusion_plot import plot_stage
@@ -34,7 +34,8 @@ from training.run import DataConfig, RunConfig, RunLayout, eval_sets, log, open_
 class EvalConfig:
     stages: list[str] = option(
         ["baseline", "sft", "dpo", "grpo"],
-        "stages whose final checkpoints are evaluated ('base' = the run's base model, 'baseline' = the MiniLM cross-encoder)",
+        "stages whose final checkpoints are evaluated ('base' = the run's base model on the trained prompt, 'zeroshot' = "
+        "the base model on a short zero-shot prompt (relevance.zero_shot), 'baseline' = the MiniLM cross-encoder)",
     )
     sets: list[str] = option(["synthetic-hard", "esci-dev"], "evaluation sets by name (see training.run.eval_sets)")
     limit: int | None = option(None, "evaluate at most this many pairs per set (the first N)")
@@ -89,9 +90,13 @@ def evaluate_judge(judge, pairs: list[LabeledPair], cfg: EvalConfig) -> dict[str
     return report
 
 
-def evaluate_checkpoint(model_dir: Path, sets: dict[str, list[LabeledPair]], cfg: EvalConfig, run: RunConfig, retriever) -> dict[str, Any]:
+def evaluate_checkpoint(
+    model_dir: Path, sets: dict[str, list[LabeledPair]], cfg: EvalConfig, run: RunConfig, retriever, zero_shot: bool = False
+) -> dict[str, Any]:
+    """Every set scored by the checkpoint (with `zero_shot`: on the short zero-shot prompt, no retrieval)."""
     from relevance.cross_encoder import CrossEncoderJudge, CrossEncoderModel, is_cross_encoder
     from relevance.judge import Judge
+    from relevance.zero_shot import zero_shot_judge
     from training.engines import open_engine
     from training.policy import pick_device
 
@@ -100,13 +105,17 @@ def evaluate_checkpoint(model_dir: Path, sets: dict[str, list[LabeledPair]], cfg
     else:
         engine = open_engine(model_dir, Path(run.cache_dir), cfg.eval_engine, pick_device(cfg.eval_device), run.dtype)
     try:
-        judge = CrossEncoderJudge(engine) if is_cross_encoder(model_dir) else Judge(engine, retriever)
+        if is_cross_encoder(model_dir):
+            judge = CrossEncoderJudge(engine)
+        else:
+            judge = zero_shot_judge(engine) if zero_shot else Judge(engine, retriever)
         m = engine.manifest
-        out = {"checkpoint": str(model_dir), "model": {"name": m.name, "stage": m.stage, "kind": m.kind}, "engine": engine.name, "sets": {}}
+        stage = "zeroshot" if zero_shot else m.stage
+        out = {"checkpoint": str(model_dir), "model": {"name": m.name, "stage": stage, "kind": m.kind}, "engine": engine.name, "sets": {}}
         for name, pairs in sets.items():
             out["sets"][name] = evaluate_judge(judge, pairs, cfg)
             r = out["sets"][name]
-            log(f"eval {m.stage} on {name}: n={r['n']} acc={r['accuracy']:.3f} macro-F1={r['macro_f1']:.3f} halluc={r['hallucination']['hallucination_rate']}")
+            log(f"eval {stage} on {name}: n={r['n']} acc={r['accuracy']:.3f} macro-F1={r['macro_f1']:.3f} halluc={r['hallucination']['hallucination_rate']}")
     finally:
         engine.close()
     return out
@@ -129,8 +138,8 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def paired_differences(results: dict[str, dict[str, Any]], against: tuple[str, ...] = ("base", "baseline")) -> list[dict[str, Any]]:
-    """Each LLM stage minus `base` and the cross-encoder `baseline` on the same pairs, per set:
+def paired_differences(results: dict[str, dict[str, Any]], against: tuple[str, ...] = REFERENCE_STAGES) -> list[dict[str, Any]]:
+    """Each trained LLM stage minus `base`, `zeroshot` and the cross-encoder `baseline` on the same pairs, per set:
     the macro-F1 and balanced-accuracy differences with paired-bootstrap 90% intervals.
 
     >>> res = {s: {"sets": {"real": {"gold": [4, 4, 1, 1] * 5, "pred": p * 5}}} for s, p in
@@ -199,11 +208,12 @@ def run_eval(run: RunConfig, data: DataConfig, cfg: EvalConfig, layout: RunLayou
     retriever = open_retriever(run, layout)
     layout.eval_dir.mkdir(parents=True, exist_ok=True)
     for stage in cfg.stages:
-        folder = resolve_base_model(run.base_model, Path(run.cache_dir)) if stage == "base" else layout.final(stage)
+        untrained = stage in ("base", "zeroshot")
+        folder = resolve_base_model(run.base_model, Path(run.cache_dir)) if untrained else layout.final(stage)
         if not (folder / "taosr1.json").is_file():
             log(f"eval: no {stage} checkpoint at {folder}; skipped")
             continue
-        result = evaluate_checkpoint(folder, sets, cfg, run, retriever)
+        result = evaluate_checkpoint(folder, sets, cfg, run, retriever, zero_shot=stage == "zeroshot")
         (layout.eval_dir / f"{stage}.json").write_text(json.dumps(result, indent=2))
     results = {p.stem: json.loads(p.read_text()) for p in layout.eval_dir.glob("*.json") if p.stem in EVAL_STAGES}
     rows = table_rows(results)
