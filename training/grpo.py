@@ -31,7 +31,7 @@ from relevance.labels import LabelScheme, get_scheme
 from relevance.prompt import PromptRenderer
 from training.config import option, to_dict
 from training.dynamic_sampling import PromptStream, in_pass_rate_window, informative_groups
-from training.examples import end_of_turn_id, from_sources, load_records, prompt_ids, spread_subset
+from training.examples import end_of_turn_id, load_records, prompt_ids, prompt_records
 from training.logprobs import completion_logprobs
 from training.policy import TuneConfig, load_policy, pick_device, reference_model, save_checkpoint, start_dir_for
 from training.resume import StepCheckpoints, finished
@@ -61,6 +61,9 @@ class GrpoConfig(TuneConfig):
     prefilter_samples: int = option(8, "samples per prompt to estimate the pre-filter's pass rate")
     max_prompts: int | None = option(None, "train on at most N CoT records (a seeded sample spread over the file)")
     sources: list[str] = option([], "draw prompts only from CoT records of these data sources (e.g. [esci]); empty = all")
+    source_share: float | None = option(
+        None, "with sources: this share of the prompts comes from them and the rest from every other record (none = only them)"
+    )
     objective: str = option(
         "sequence",
         "label: rollouts are G draws from the label distribution of one prefill (training/label_grpo.py); "
@@ -225,7 +228,7 @@ def run_grpo(run: RunConfig, cfg: GrpoConfig, layout: RunLayout | None = None, c
 
         return run_label_grpo(run, cfg, layout, cot_path, start, key)
 
-    records = spread_subset(from_sources(load_records(cot_path), cfg.sources), cfg.max_prompts, run.seed)
+    records = prompt_records(load_records(cot_path), cfg.sources, cfg.source_share, cfg.max_prompts, run.seed)
     allowed = _prefilter(run, cfg, start, records, layout, data_hash) if cfg.prefilter else None
     device = pick_device(cfg.device)
     torch.manual_seed(run.seed)

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from relevance.labels import get_scheme
 from relevance.prompt import PromptRenderer
 from training.config import to_dict
-from training.examples import from_sources, load_records, spread_subset
+from training.examples import load_records, prompt_records
 from training.label_loop import LoopSpec, run_loop
 from training.label_objective import LabelGroup, LabelHead, build_groups, class_weights, label_logits
 from training.policy import bf16_native, load_policy, pick_device, save_checkpoint
@@ -147,7 +147,7 @@ def run_label_dpo(run: RunConfig, sampling, cfg, layout: RunLayout, cot_path: Pa
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     scheme = get_scheme(policy.label_scheme)
     renderer = PromptRenderer(policy.tokenizer, scheme)
-    records = spread_subset(from_sources(load_records(cot_path), sampling.sources), sampling.max_prompts, run.seed)
+    records = prompt_records(load_records(cot_path), sampling.sources, sampling.source_share, sampling.max_prompts, run.seed)
     groups = build_groups(renderer, records)
     head = LabelHead(policy.model, policy.tokenizer, scheme)
     pad_id = policy.tokenizer.pad_token_id

@@ -27,7 +27,7 @@ from relevance.labels import get_scheme
 from relevance.prompt import PromptRenderer
 from training.config import to_dict
 from training.dynamic_sampling import PromptStream, informative_groups
-from training.examples import from_sources, load_records, spread_subset
+from training.examples import load_records, prompt_records
 from training.grpo import group_advantages
 from training.label_dpo import label_distributions
 from training.label_loop import LoopSpec, autocast, run_loop
@@ -96,7 +96,7 @@ def run_label_grpo(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     scheme = get_scheme(policy.label_scheme)
     renderer = PromptRenderer(policy.tokenizer, scheme)
-    records = spread_subset(from_sources(load_records(cot_path), cfg.sources), cfg.max_prompts, run.seed)
+    records = prompt_records(load_records(cot_path), cfg.sources, cfg.source_share, cfg.max_prompts, run.seed)
     groups = build_groups(renderer, records)
     where = [(0, 0)] * len(records)
     for gi, g in enumerate(groups):

@@ -22,7 +22,7 @@ from relevance.engines.base import Engine, GenerationRequest
 from relevance.parse import parse_answer
 from relevance.prompt import PromptRenderer
 from training.config import option, to_dict
-from training.examples import CotRecord, from_sources, prompt_ids, spread_subset
+from training.examples import CotRecord, prompt_ids, prompt_records
 from training.run import log
 
 
@@ -33,6 +33,9 @@ class SamplingConfig:
     max_new_tokens: int = option(160, "longest sampled answer in tokens (label + rationale)")
     max_prompts: int | None = option(None, "sample at most this many prompts (a seeded sample spread over the CoT records)")
     sources: list[str] = option([], "sample prompts only from CoT records of these data sources (e.g. [esci]); empty = all")
+    source_share: float | None = option(
+        None, "with sources: this share of the prompts comes from them and the rest from every other record (none = only them)"
+    )
     engine: str = option("auto", "engine that samples: auto (the service's TAOSR1_ENGINE), transformers or vllm")
     engine_device: str = option("auto", "device of the transformers engine: auto (cuda when available), cpu, cuda")
     chunk: int = option(64, "generation requests handed to the engine per call")
@@ -153,7 +156,7 @@ def run_sampling(
         log(f"sampling: {samples_path} is up to date")
         lines = samples_path.read_text().splitlines()
         return [SampledPrompt.from_dict(json.loads(x)) for x in lines if x.strip()], json.loads(report_path.read_text())
-    records = spread_subset(from_sources(list(records), cfg.sources), cfg.max_prompts, seed)
+    records = prompt_records(list(records), cfg.sources, cfg.source_share, cfg.max_prompts, seed)
     engine = open_engine(model_dir, cache_dir, cfg.engine, pick_device(cfg.engine_device), dtype)
     try:
         renderer = PromptRenderer(engine.tokenizer, get_scheme(engine.manifest.label_scheme))
