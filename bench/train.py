@@ -35,11 +35,11 @@ RECIPE = ROOT / "training" / "recipes" / "default.yaml"
 STAGES = ("sequence_sft", "label_sft", "label_dpo", "label_grpo")
 
 
-def _configs(run_dir: Path, steps: int) -> dict:
+def _configs(run_dir: Path, steps: int, recipe_path: Path = RECIPE) -> dict:
     from training.config import load_recipe
     from training.pipeline import build_configs
 
-    recipe = load_recipe(RECIPE)
+    recipe = load_recipe(recipe_path)
     recipe["run"]["run_dir"] = str(run_dir)
     recipe["data"]["synthetic_queries"] = 60
     common = {"max_steps": steps, "epochs": None, "save_steps": 10_000, "log_steps": steps}
@@ -52,13 +52,13 @@ def _configs(run_dir: Path, steps: int) -> dict:
     return build_configs(recipe, overrides)
 
 
-def _stage(name: str, run_dir: str, steps: int, results) -> None:
+def _stage(name: str, run_dir: str, steps: int, results, recipe_path: str = str(RECIPE)) -> None:
     """Child process: run one stage variant; report its summary, wall time and peak RSS."""
     import resource
 
     from training.pipeline import run_stage
 
-    cfgs = _configs(Path(run_dir), steps)
+    cfgs = _configs(Path(run_dir), steps, Path(recipe_path))
     if name == "sequence_sft":
         cfgs["sft"].objective = "sequence"
         cfgs["sft"].batch_size = 8
@@ -93,6 +93,7 @@ def main() -> None:
     parser.add_argument("--run-dir", default=str(ROOT / "var" / "bench" / "train"))
     parser.add_argument("--out", help="also write the report here (JSON)")
     parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated subset of {','.join(STAGES)}")
+    parser.add_argument("--recipe", default=str(RECIPE), help="the recipe whose data, prompt (retrieval k's) and stage settings are benched")
     parser.add_argument("--allocators", default="auto", help="comma-separated mallocs to run each stage on: auto, glibc, jemalloc")
     args = parser.parse_args()
     stages = [s for s in args.stages.split(",") if s]
@@ -108,12 +109,12 @@ def main() -> None:
 
     run_dir = Path(args.run_dir)
     shutil.rmtree(run_dir, ignore_errors=True)
-    cfgs = _configs(run_dir, args.steps)
+    cfgs = _configs(run_dir, args.steps, Path(args.recipe))
     run_stage("cot", cfgs)
     peak = matmul_peak(torch.bfloat16)
     base = AutoModelForCausalLM.from_pretrained(str(Path(cfgs["run"].cache_dir) / "models" / "smollm2-135m-instruct"))
     per_token = 4.0 * decoder_params(base)
-    report = {"peak_bf16_gflops": round(peak / 1e9, 1), "threads": torch.get_num_threads(), "steps": args.steps, "stages": {}}
+    report = {"recipe": str(args.recipe), "peak_bf16_gflops": round(peak / 1e9, 1), "threads": torch.get_num_threads(), "steps": args.steps, "stages": {}}
     from relevance.environ import environment
     from training.allocator import choice, stage_env
 
@@ -123,7 +124,7 @@ def main() -> None:
         for alloc in allocators:
             key = name if len(allocators) == 1 else f"{name}[{alloc}]"
             results = ctx.Queue()
-            child = ctx.Process(target=_stage, args=(name, str(run_dir / alloc), args.steps, results))
+            child = ctx.Process(target=_stage, args=(name, str(run_dir / alloc), args.steps, results, args.recipe))
             (run_dir / alloc).mkdir(parents=True, exist_ok=True)
             for shared in ("data", "indexes", "cot"):  # one data split per bench; checkpoints per malloc
                 if not (run_dir / alloc / shared).exists():
