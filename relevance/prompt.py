@@ -87,6 +87,8 @@ class PromptRenderer:
     """Renders and tokenizes prompts for one tokenizer and one label scheme."""
 
     version = PROMPT_VERSION
+    #: the chat's system message (None: the chat template's own default)
+    system_text: str | None = SYSTEM_TEXT
 
     def __init__(
         self, tokenizer: Tokenizer, scheme: LabelScheme, budgets: FieldBudgets | None = None, drop_listing_instructions: bool = True
@@ -95,11 +97,15 @@ class PromptRenderer:
         self.drop_listing_instructions = drop_listing_instructions
         self.scheme = scheme
         self.budgets = budgets or FieldBudgets()
-        self._head, self._tail = _chat_frame(tokenizer)
-        self._instruction = instruction_text(scheme)
+        self._head, self._tail = _chat_frame(tokenizer, self.system_text)
+        self._instruction = self.task_text(scheme)
         self._special = [t for t in getattr(tokenizer, "all_special_tokens", []) or [] if isinstance(t, str) and len(t) > 1]
 
     # -- text -------------------------------------------------------------------------
+    def task_text(self, scheme: LabelScheme) -> str:
+        """The task statement at the head of every prompt (a variant renderer may say it differently)."""
+        return instruction_text(scheme)
+
     def prefix_text(self, query: str, context: RetrievedContext | None = None) -> str:
         query = self._field(query, self.budgets.query)
         return f"{self._head}{self._instruction}\n\n{context_text(context)}Query: {query}\n"
@@ -154,21 +160,19 @@ class PromptRenderer:
         return self.tokenizer.decode(ids[:max_tokens], skip_special_tokens=True).rstrip() + "…"
 
 
-def _chat_frame(tokenizer: Tokenizer) -> tuple[str, str]:
-    """The text around the user message in the tokenizer's chat template, up to the assistant turn.
+def _chat_frame(tokenizer: Tokenizer, system: str | None = SYSTEM_TEXT) -> tuple[str, str]:
+    """The text around the user message in the tokenizer's chat template, up to the assistant turn
+    (`system` as the system message; None: the template's own default).
 
     Falls back to a plain frame for tokenizers without a chat template.
     """
     template = getattr(tokenizer, "chat_template", None)
     if template:
-        messages = [
-            {"role": "system", "content": SYSTEM_TEXT},
-            {"role": "user", "content": _SENTINEL},
-        ]
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": _SENTINEL}]
         rendered = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         head, tail = rendered.split(_SENTINEL)
         return head, tail
-    return f"{SYSTEM_TEXT}\n\n", "\n\nAnswer:\n"
+    return (f"{system}\n\n" if system else ""), "\n\nAnswer:\n"
 
 
 def rationale_text(steps: dict[str, str]) -> str:

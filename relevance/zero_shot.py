@@ -15,7 +15,7 @@ from __future__ import annotations
 from relevance.engines.base import Engine
 from relevance.judge import Judge
 from relevance.labels import LabelScheme
-from relevance.prompt import PromptRenderer, Tokenizer
+from relevance.prompt import PromptRenderer
 from relevance.types import Product, RetrievedContext
 
 ZERO_SHOT_PROMPT_VERSION = "taosr1-zero-shot-v1"
@@ -35,25 +35,14 @@ def zero_shot_instruction(scheme: LabelScheme) -> str:
     return "\n".join(lines)
 
 
-def _user_frame(tokenizer: Tokenizer) -> tuple[str, str]:
-    """The chat template around one user message (the template's own default system text), up to the answer."""
-    if getattr(tokenizer, "chat_template", None):
-        sentinel = "\u0000TAOSR1-ZERO-SHOT\u0000"
-        rendered = tokenizer.apply_chat_template([{"role": "user", "content": sentinel}], tokenize=False, add_generation_prompt=True)
-        head, tail = rendered.split(sentinel)
-        return head, tail
-    return "", "\nAnswer: "
-
-
 class ZeroShotRenderer(PromptRenderer):
     """Query, title and brand on a short prompt; retrieved context, if any is passed, is ignored."""
 
     version = ZERO_SHOT_PROMPT_VERSION
+    system_text = None  # the chat template's own default system message
 
-    def __init__(self, tokenizer: Tokenizer, scheme: LabelScheme):
-        super().__init__(tokenizer, scheme)
-        self._head, self._tail = _user_frame(tokenizer)
-        self._instruction = zero_shot_instruction(scheme)
+    def task_text(self, scheme: LabelScheme) -> str:
+        return zero_shot_instruction(scheme)
 
     def prefix_text(self, query: str, context: RetrievedContext | None = None) -> str:
         return f"{self._head}{self._instruction}\n\nQuery: {self._field(query, self.budgets.query)}\n"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from relevance.checkpoint import CASES_FILE
 from relevance.datasets.loaders import load_pairs
+from relevance.retrieval_config import Retriever
 from retrieval.build import case_rows
 from retrieval.index import corpus_hash
 from retrieval.knowledge import ConfiguredRetriever
@@ -28,7 +29,7 @@ from retrieval.layout import CASES
 log = logging.getLogger("taosr1.retrieval")
 
 
-def checkpoint_retriever(retriever: object, model_dir: Path | str) -> object:
+def checkpoint_retriever(retriever: Retriever | None, model_dir: Path | str) -> Retriever | None:
     """The retriever a checkpoint's prompts should use: `retriever`, or one with the checkpoint's own cases."""
     path = Path(model_dir) / CASES_FILE
     if not isinstance(retriever, ConfiguredRetriever) or retriever.config.k_cases == 0 or not path.is_file():

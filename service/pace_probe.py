@@ -45,8 +45,6 @@ class PaceProbe:
             task.add_done_callback(lambda _: self._passes.pop(key, None))
         try:
             await asyncio.wait_for(asyncio.shield(task), wait_s)
-        except asyncio.CancelledError:
-            raise
         except TimeoutError:  # the engine is busy: refuse on the pace it has (the pass still lands for later requests)
             return False
         except Exception as exc:  # noqa: BLE001 - the engine failed: keep the old pace, the request is refused on it
