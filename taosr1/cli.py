@@ -292,6 +292,17 @@ def cmd_train_pipeline(args) -> int:
     return 0
 
 
+def cmd_train_pool(args) -> int:
+    from training.pooled import pool_runs, pooled_markdown
+
+    result = pool_runs([Path(r) for r in args.run], args.eval_set)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    print(pooled_markdown(result), file=sys.stderr)
+    print(json.dumps({k: v for k, v in result.items() if k != "stages"}))
+    return 0
+
+
 def cmd_publish(args) -> int:
     from relevance.registry import publish
 
@@ -340,6 +351,14 @@ def add_training_commands(sub) -> None:
     s.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="override one recipe field (repeatable)")
     s.add_argument("--stages", help="comma-separated stages to run instead of pipeline.stages")
     s.set_defaults(func=cmd_train_pipeline)
+    s = stages.add_parser(
+        "pool",
+        help="pool the held-out set of runs trained on different folds (a cross-fit): per-stage metrics on every held-out pair",
+    )
+    s.add_argument("--run", action="append", required=True, help="a run folder with an eval stage (repeat, one per fold)")
+    s.add_argument("--set", dest="eval_set", default="esci-select", help="the eval set each run held out (default: esci-select)")
+    s.add_argument("--out", help="also write the pooled report (JSON) here")
+    s.set_defaults(func=cmd_train_pool)
 
     s = sub.add_parser(
         "publish",
@@ -452,10 +471,12 @@ def _user_error_types() -> dict[type, str]:
     }
     try:
         from training.config import ConfigError
+        from training.pooled import PoolError
     except ImportError:  # training's dependencies are not installed: no recipes either
         pass
     else:
         types[ConfigError] = "check the recipe path and its fields (training/recipes/*.yaml, `taosr1 train --help`)"
+        types[PoolError] = "pool one run per fold, each evaluated (taosr1 train eval) on the fold it never trained on"
     return types
 
 

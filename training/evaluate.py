@@ -27,6 +27,7 @@ from relevance.stages import EVAL_STAGES, REFERENCE_STAGES
 from relevance.types import LabeledPair
 from training.config import option
 from training.confusion_plot import plot_stage
+from training.data.folds import pair_key
 from training.run import DataConfig, RunConfig, RunLayout, eval_sets, log, open_retriever
 
 
@@ -75,6 +76,8 @@ def evaluate_judge(judge, pairs: list[LabeledPair], cfg: EvalConfig) -> dict[str
     report["macro_f1_ci90"] = [round(v, 4) for v in bootstrap_interval(gold, pred)]
     report["gold_nll"] = gold_nll(gold, [getattr(s, "probs", None) for s in scored])
     report["gold"], report["pred"] = gold, pred  # for paired comparisons between stages
+    report["pair_keys"] = [pair_key(p) for p in pairs]  # so runs on other folds can be pooled (training.pooled)
+    report["gold_probs"] = [s.probs.get(g) if getattr(s, "probs", None) else None for s, g in zip(scored, gold, strict=True)]
     if not getattr(judge, "explains", True):  # the cross-encoder baseline has no rationale
         report["hallucination"] = {"explained": 0, "verdict_readable": 0.0, "hallucination_rate": None}
         report["explain_examples"] = []

@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from relevance.datasets.jsonl import save_jsonl
 from relevance.datasets.loaders import load_pairs
 from relevance.engines.transformers_engine import TransformersEngine
@@ -13,6 +15,7 @@ from relevance.judge import Judge
 from relevance.labels import TAOSR1
 from relevance.metrics import classification_report
 from training.config import build_config
+from training.data.folds import pair_key
 from training.data.synthetic import generate_hard_set
 from training.evaluate import EvalConfig, hallucination, markdown_table, run_eval
 from training.run import DataConfig, RunConfig, RunLayout
@@ -65,3 +68,6 @@ def test_run_eval_writes_a_per_stage_table_from_the_serving_path(tmp_path, label
     assert report["accuracy"] == expected["accuracy"] and report["macro_f1"] == expected["macro_f1"]
     assert report["hallucination"]["explained"] == 2
     assert report["balanced_accuracy"] == expected["balanced_accuracy"] and report["gold_nll"] > 0
+    # each pair is identified and carries its gold level's probability, so folds can be pooled
+    assert report["pair_keys"] == [pair_key(p) for p in pairs]
+    assert report["gold_probs"] == [pytest.approx(s.probs[p.level], abs=1e-6) for s, p in zip(scored, pairs, strict=True)]

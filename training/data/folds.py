@@ -30,14 +30,32 @@ def parse_source(source: str) -> tuple[str, tuple[int, int] | None]:
     return m["path"], (k, n)
 
 
+def _normal_query(query: str) -> str:
+    return " ".join(query.lower().split())
+
+
 def query_fold(query: str, n: int) -> int:
     """The part (0…n-1) a query falls in.
 
     >>> query_fold("iphone charger", 2) == query_fold("  iPhone   Charger ", 2)
     True
     """
-    key = " ".join(query.lower().split()).encode()
-    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % n
+    return int.from_bytes(hashlib.sha256(_normal_query(query).encode()).digest()[:8], "big") % n
+
+
+def pair_key(pair: LabeledPair) -> str:
+    """A short, stable identity of a (query, product) pair: its normalised query and product id.
+
+    Eval files record it per pair, so runs on different folds can be pooled and checked for
+    overlap with each other and with their training data (`training.pooled`).
+
+    >>> from relevance.types import Product
+    >>> a = LabeledPair("iPhone  13 case", Product("B01", "Case"), 4)
+    >>> b = LabeledPair("iphone 13 case", Product("B01", "Another title"), 3)
+    >>> pair_key(a) == pair_key(b), len(pair_key(a))
+    (True, 16)
+    """
+    return hashlib.sha256(f"{_normal_query(pair.query)}\x1f{pair.product.id}".encode()).hexdigest()[:16]
 
 
 def select_fold(pairs: list[LabeledPair], fold: tuple[int, int] | None) -> list[LabeledPair]:
