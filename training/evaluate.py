@@ -10,7 +10,9 @@ discriminative hallucination. The rate is over explanations with a readable verd
 (None when there is none); `verdict_readable` says what share had one.
 Output: `<run>/eval/<stage>.json` and `<run>/eval/confusion-<stage>.png` per stage, and
 `<run>/eval/table.{md,json}` over every stage evaluated so far, with `paired.json`: each LLM
-stage minus the zero-shot base and the cross-encoder on the same pairs (paired bootstrap). Knows nothing about training.
+stage minus the zero-shot base and the cross-encoder on the same pairs (paired bootstrap). Each
+set's report keeps every pair's key, gold level, prediction and gold-level probability, so runs
+trained on other folds can be pooled (`training.pooled`). Knows nothing about training.
 """
 
 from __future__ import annotations
