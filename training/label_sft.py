@@ -32,11 +32,12 @@ from training.policy import bf16_native, load_policy, pick_device, save_checkpoi
 from training.run import RunConfig, RunLayout, log
 
 
-def with_injections(records: list[CotRecord], fraction: float, seed: int) -> list[CotRecord]:
-    """`records` plus injected/neutral-noise copies of a `fraction` of them (true labels kept)."""
+def with_injections(records: list[CotRecord], fraction: float, seed: int, below_exact_rate: float = 2.0) -> list[CotRecord]:
+    """`records` plus injected/neutral-noise copies of a `fraction` of them (true labels kept;
+    below-Exact records copied at `below_exact_rate` times that rate)."""
     if fraction <= 0:
         return list(records)
-    copies = augment([r.pair for r in records], fraction, seed)
+    copies = augment([r.pair for r in records], fraction, seed, below_exact_rate)
     source = {(r.pair.query, r.pair.product.id): r for r in records}
     extra = [CotRecord(c, source[(c.query, c.product.id)].context, source[(c.query, c.product.id)].rationale, "injection") for c in copies]
     return list(records) + extra
@@ -137,7 +138,7 @@ def run_label_sft(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start:
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     scheme = get_scheme(policy.label_scheme)
     renderer = PromptRenderer(policy.tokenizer, scheme)
-    records = with_injections(load_records(cot_path), cfg.inject_fraction, run.seed)
+    records = with_injections(load_records(cot_path), cfg.inject_fraction, run.seed, cfg.inject_below_exact_rate)
     if cfg.max_records is not None:
         from training.examples import spread_subset
 

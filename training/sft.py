@@ -56,6 +56,9 @@ class SftConfig(TuneConfig):
     rationale_fraction: float = option(0.1, "objective label: share of each step's examples that also get the rationale loss")
     rationale_weight: float = option(0.5, "objective label: weight of the rationale term")
     inject_fraction: float = option(0.0, "objective label: add injected/neutral-noise copies of this share of the records")
+    inject_below_exact_rate: float = option(
+        2.0, "objective label: below-Exact records are copied at this multiple of inject_fraction (1: every level alike)"
+    )
 
     def validate(self) -> None:
         super().validate()

@@ -204,3 +204,18 @@ def test_injected_copies_keep_their_true_level():
     assert copies and all(c.level == next(p.level for p in TOY_PAIRS if p.product.id == c.product.id) for c in copies)
     assert {t for c in copies for t in c.tags} >= {"injected", "neutral-noise"}
     assert augment(pairs, 0.5, seed=1) == copies  # seeded: the same copies again
+
+
+def test_below_exact_rate_sets_the_share_of_below_exact_copies():
+    from training.data.injection import augment
+
+    pairs = [p for p in TOY_PAIRS] * 200
+    share = {}
+    for rate in (1.0, 2.0):
+        copies = augment(pairs, 0.1, seed=3, below_exact_rate=rate)
+        share[rate] = sum(c.level < 4 for c in copies) / len(copies)
+    base = sum(p.level < 4 for p in pairs) / len(pairs)
+    assert abs(share[1.0] - base) < 0.06  # every level alike: the copies keep the pairs' mix
+    assert share[2.0] > share[1.0] + 0.05  # below-Exact copied at twice the rate
+    with pytest.raises(ValueError, match="below_exact_rate"):
+        augment(pairs, 0.1, seed=3, below_exact_rate=-1)

@@ -147,15 +147,18 @@ def with_text(product: Product, field: str, text: str) -> Product:
     raise ValueError(f"unknown field {field!r}; known: {FIELDS}")
 
 
-def augment(pairs: list[LabeledPair], fraction: float, seed: int) -> list[LabeledPair]:
+def augment(pairs: list[LabeledPair], fraction: float, seed: int, below_exact_rate: float = 2.0) -> list[LabeledPair]:
     """Injected copies of a seeded `fraction` of `pairs` (train wordings), each keeping its true level.
 
     Half of the copies carry an injection, the other half neutral text of the same length, so
     the model sees listing noise of both kinds at every level. Below-Exact pairs, the only
-    ones an injection can wrongly raise, are copied at twice the rate of Exact ones.
+    ones an injection can wrongly raise, are copied at `below_exact_rate` times the rate of
+    Exact ones (1: every level alike).
     """
+    if below_exact_rate < 0:
+        raise ValueError(f"below_exact_rate must be >= 0, got {below_exact_rate}")
     rng = random.Random(seed)
-    chosen = [p for p in pairs if rng.random() < (fraction * 2 if p.level < 4 else fraction)]
+    chosen = [p for p in pairs if rng.random() < (fraction * below_exact_rate if p.level < 4 else fraction)]
     out = []
     for i, pair in enumerate(chosen):
         field = rng.choice(FIELDS)
