@@ -147,7 +147,7 @@ def with_text(product: Product, field: str, text: str) -> Product:
     raise ValueError(f"unknown field {field!r}; known: {FIELDS}")
 
 
-def augment(pairs: list[LabeledPair], fraction: float, seed: int, below_exact_rate: float = 2.0) -> list[LabeledPair]:
+def augment(pairs: list[LabeledPair], fraction: float, seed: int, below_exact_rate: float = 1.0) -> list[LabeledPair]:
     """Injected copies of a seeded `fraction` of `pairs` (train wordings), each keeping its true level.
 
     Half of the copies carry an injection, the other half neutral text of the same length, so
