@@ -66,6 +66,8 @@ class SftConfig(TuneConfig):
             raise ValueError(f"sft.objective must be 'label' or 'sequence', got {self.objective!r}")
         if not 0.0 <= self.rationale_fraction <= 1.0:
             raise ValueError(f"sft.rationale_fraction must be within [0, 1], got {self.rationale_fraction}")
+        if self.inject_below_exact_rate < 0:
+            raise ValueError(f"sft.inject_below_exact_rate must be >= 0 (1: every level alike), got {self.inject_below_exact_rate}")
 
 
 def answer_only_loss(model, inputs: dict[str, Any], num_items_in_batch: Any = None, label_weight: float = 1.0):

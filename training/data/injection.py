@@ -155,8 +155,6 @@ def augment(pairs: list[LabeledPair], fraction: float, seed: int, below_exact_ra
     ones an injection can wrongly raise, are copied at `below_exact_rate` times the rate of
     Exact ones (1: every level alike).
     """
-    if below_exact_rate < 0:
-        raise ValueError(f"below_exact_rate must be >= 0, got {below_exact_rate}")
     rng = random.Random(seed)
     chosen = [p for p in pairs if rng.random() < (fraction * below_exact_rate if p.level < 4 else fraction)]
     out = []
