@@ -32,7 +32,7 @@ from training.policy import bf16_native, load_policy, pick_device, save_checkpoi
 from training.run import RunConfig, RunLayout, log
 
 
-def with_injections(records: list[CotRecord], fraction: float, seed: int, below_exact_rate: float = 1.0) -> list[CotRecord]:
+def with_injections(records: list[CotRecord], fraction: float, seed: int, below_exact_rate: float) -> list[CotRecord]:
     """`records` plus injected/neutral-noise copies of a `fraction` of them (true labels kept;
     below-Exact records copied at `below_exact_rate` times that rate)."""
     if fraction <= 0:

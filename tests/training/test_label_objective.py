@@ -20,6 +20,7 @@ from training.label_dpo import sample_pairs
 from training.label_objective import LabelGroup, LabelHead, build_groups, label_logits
 from training.policy import TuneConfig, load_policy
 from training.run import RunLayout
+from training.sft import SftConfig
 
 
 def _group_records() -> list[CotRecord]:
@@ -217,8 +218,5 @@ def test_below_exact_rate_sets_the_share_of_below_exact_copies():
     base = sum(p.level < 4 for p in pairs) / len(pairs)
     assert abs(share[1.0] - base) < 0.06  # every level alike: the copies keep the pairs' mix
     assert share[2.0] > share[1.0] + 0.05  # below-Exact copied at twice the rate
-    from training.config import build_config
-    from training.sft import SftConfig
-
     with pytest.raises(ValueError, match="sft.inject_below_exact_rate must be >= 0"):
         build_config(SftConfig, {"inject_below_exact_rate": -1})
