@@ -32,6 +32,9 @@ from training.confusion_plot import plot_stage
 from training.data.folds import pair_key
 from training.run import DataConfig, RunConfig, RunLayout, eval_sets, log, open_retriever
 
+#: the level order of each pair's `probs` row in an eval report
+LEVELS_BEST_FIRST = (4, 3, 2, 1)
+
 
 @dataclass
 class EvalConfig:
@@ -80,6 +83,11 @@ def evaluate_judge(judge, pairs: list[LabeledPair], cfg: EvalConfig) -> dict[str
     report["gold"], report["pred"] = gold, pred  # for paired comparisons between stages
     report["pair_keys"] = [pair_key(p) for p in pairs]  # so runs on other folds can be pooled (training.pooled)
     report["gold_probs"] = [s.probs.get(g) if getattr(s, "probs", None) else None for s, g in zip(scored, gold, strict=True)]
+    # every level's probability, best level first: decision rules other than argmax are studied offline on these
+    report["prob_levels"] = list(LEVELS_BEST_FIRST)
+    report["probs"] = [
+        [round(s.probs.get(lv, 0.0), 6) for lv in LEVELS_BEST_FIRST] if getattr(s, "probs", None) else None for s in scored
+    ]
     if not getattr(judge, "explains", True):  # the cross-encoder baseline has no rationale
         report["hallucination"] = {"explained": 0, "verdict_readable": 0.0, "hallucination_rate": None}
         report["explain_examples"] = []
