@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from relevance.labels import TAOSR1
 from relevance.metrics import bootstrap_interval, classification_report, gold_nll
 from relevance.parse import verdict_level
 from relevance.scoring import DEFAULT_BETA
@@ -31,9 +32,6 @@ from training.config import option
 from training.confusion_plot import plot_stage
 from training.data.folds import pair_key
 from training.run import DataConfig, RunConfig, RunLayout, eval_sets, log, open_retriever
-
-#: the level order of each pair's `probs` row in an eval report
-LEVELS_BEST_FIRST = (4, 3, 2, 1)
 
 
 @dataclass
@@ -84,9 +82,9 @@ def evaluate_judge(judge, pairs: list[LabeledPair], cfg: EvalConfig) -> dict[str
     report["pair_keys"] = [pair_key(p) for p in pairs]  # so runs on other folds can be pooled (training.pooled)
     report["gold_probs"] = [s.probs.get(g) if getattr(s, "probs", None) else None for s, g in zip(scored, gold, strict=True)]
     # every level's probability, best level first: decision rules other than argmax are studied offline on these
-    report["prob_levels"] = list(LEVELS_BEST_FIRST)
+    report["prob_levels"] = list(TAOSR1.level_values)
     report["probs"] = [
-        [round(s.probs.get(lv, 0.0), 6) for lv in LEVELS_BEST_FIRST] if getattr(s, "probs", None) else None for s in scored
+        [round(s.probs.get(lv, 0.0), 6) for lv in TAOSR1.level_values] if getattr(s, "probs", None) else None for s in scored
     ]
     if not getattr(judge, "explains", True):  # the cross-encoder baseline has no rationale
         report["hallucination"] = {"explained": 0, "verdict_readable": 0.0, "hallucination_rate": None}

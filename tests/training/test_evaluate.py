@@ -71,3 +71,6 @@ def test_run_eval_writes_a_per_stage_table_from_the_serving_path(tmp_path, label
     # each pair is identified and carries its gold level's probability, so folds can be pooled
     assert report["pair_keys"] == [pair_key(p) for p in pairs]
     assert report["gold_probs"] == [pytest.approx(s.probs[p.level], abs=1e-6) for s, p in zip(scored, pairs, strict=True)]
+    # and every level's probability, in the order prob_levels names
+    assert report["prob_levels"] == [4, 3, 2, 1]
+    assert report["probs"] == [pytest.approx([s.probs[lv] for lv in (4, 3, 2, 1)], abs=1e-5) for s in scored]
