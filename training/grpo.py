@@ -56,13 +56,20 @@ class GrpoConfig(TuneConfig):
     max_rounds: int = option(4, "generation rounds per step to fill the batch (dynamic sampling)")
     class_balanced: bool = option(False, "draw prompts round-robin over gold levels")
     prefilter: bool = option(False, "keep only prompts whose pass rate under the start model lies in the window")
-    pass_rate_low: float = option(0.1, "lower end of the pre-filter's pass-rate window")
-    pass_rate_high: float = option(0.9, "upper end of the pre-filter's pass-rate window")
+    pass_rate_low: float = option(0.1, "lower end of the pass-rate window: the pre-filter's, and the exact reward's dynamic sampling")
+    pass_rate_high: float = option(0.9, "upper end of the pass-rate window: the pre-filter's, and the exact reward's dynamic sampling")
     prefilter_samples: int = option(8, "samples per prompt to estimate the pre-filter's pass rate")
     max_prompts: int | None = option(None, "train on at most N CoT records (a seeded sample spread over the file)")
     sources: list[str] = option([], "draw prompts only from CoT records of these data sources (e.g. [esci]); empty = all")
     source_share: float | None = option(
         None, "with sources: this share of the prompts comes from them and the rest from every other record (none = only them)"
+    )
+    reward_estimate: str = option(
+        "draws",
+        "label objective only. draws: G sampled labels per prompt, advantages (r - mean) / std within the group "
+        "(GRPO); exact: each prompt's expected reward, the gold label's probability from its one prefill, with no "
+        "draws and no std scaling; dynamic sampling then keeps prompts whose gold probability lies within "
+        "[pass_rate_low, pass_rate_high]",
     )
     objective: str = option(
         "sequence",
@@ -81,6 +88,10 @@ class GrpoConfig(TuneConfig):
             raise ValueError(f"grpo.clip_eps must be within (0, 1), got {self.clip_eps}")
         if self.objective not in ("label", "sequence"):
             raise ValueError(f"grpo.objective must be 'label' or 'sequence', got {self.objective!r}")
+        if self.reward_estimate not in ("draws", "exact"):
+            raise ValueError(f"grpo.reward_estimate must be 'draws' or 'exact', got {self.reward_estimate!r}")
+        if self.reward_estimate == "exact" and self.objective != "label":
+            raise ValueError("grpo.reward_estimate 'exact' needs grpo.objective 'label' (a generated answer has no exact expectation)")
         if self.kl_beta < 0:
             raise ValueError(f"grpo.kl_beta must be >= 0, got {self.kl_beta}")
         if not 0 <= self.pass_rate_low <= self.pass_rate_high <= 1:

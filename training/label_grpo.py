@@ -12,6 +12,9 @@ more prompts, up to `max_rounds` rounds, until `batch_size` informative prompts 
 Loss: −mean over kept prompts and draws of A·log π(draw), A = (r − mean_G) / (std_G + 1e-4),
 plus β·KL(π‖π_ref) computed exactly over the labels; π_ref (the start checkpoint) is the
 policy's own distribution before the first update, computed once over the prompts.
+With `reward_estimate: exact` there are no draws: a prompt's expected reward is its gold
+label's probability, the loss is −π(gold) (`exact_terms`). Each step logs how many kept
+prompts each gold level had (`kept_4` … `kept_1`).
 """
 
 from __future__ import annotations
@@ -46,32 +49,36 @@ def grpo_step(model, head: LabelHead, groups: list[LabelGroup], where: list[tupl
         for i in prompts:
             by_group.setdefault(where[i][0], []).append(i)
         total, kept, rewards, kl_sum, tokens, filtered = 0.0, 0, 0.0, 0.0, 0, 0
+        by_level: dict[int, int] = {}
         for gi, items in by_group.items():
             sub = groups[gi].subset([where[i][1] for i in items])
             lp = F.log_softmax(label_logits(model, head, sub, pad_id), dim=-1)
             tokens += sub.tokens()
-            draws = torch.multinomial(lp.detach().float().exp(), cfg.group_size, replacement=True, generator=gen)
             gold = head.columns(sub.golds).unsqueeze(1)
-            correct = draws == gold
-            keep, _ = informative_groups(correct.tolist()) if cfg.dynamic_sampling else (list(range(sub.n)), 0.0)
+            if cfg.reward_estimate == "exact":
+                keep, pg, reward = exact_terms(lp, gold.to(lp.device), cfg)
+            else:
+                keep, pg, reward = drawn_terms(lp, gold, cfg, gen)
             filtered += sub.n - len(keep)
+            for k in keep:
+                by_level[sub.golds[k]] = by_level.get(sub.golds[k], 0) + 1
             if not keep:
                 continue
-            adv = group_advantages(correct[keep].float()).to(lp.device)
-            pg = -(adv * lp[keep].gather(1, draws[keep].to(lp.device))).mean(dim=1)
             ref_lp = torch.stack([ref[gi][where[items[k]][1]] for k in keep]).to(lp.device)
             kl = (lp[keep].exp() * (lp[keep] - ref_lp)).sum(dim=1)
             part = (pg + cfg.kl_beta * kl).sum() / cfg.batch_size
             part.backward()
             total += float(part.detach())
             kept += len(keep)
-            rewards += float(correct[keep].float().mean(dim=1).sum())
+            rewards += float(reward.sum())
             kl_sum += float(kl.detach().sum())
-        return total, {"kept": kept, "reward_sum": rewards, "kl_sum": kl_sum, "tokens": tokens, "filtered": filtered, "seen": len(prompts)}
+        counts = {"kept": kept, "reward_sum": rewards, "kl_sum": kl_sum, "tokens": tokens, "filtered": filtered, "seen": len(prompts)}
+        return total, {**counts, **{f"kept_{lv}": float(by_level.get(lv, 0)) for lv in head.levels}}
 
     def step(_: int, rng: random.Random) -> tuple[float, dict[str, float]]:
         gen = torch.Generator().manual_seed(rng.randrange(1 << 31))
-        loss, c, rounds = 0.0, {"kept": 0, "reward_sum": 0.0, "kl_sum": 0.0, "tokens": 0, "filtered": 0, "seen": 0}, 0
+        c = {"kept": 0, "reward_sum": 0.0, "kl_sum": 0.0, "tokens": 0, "filtered": 0, "seen": 0, **{f"kept_{lv}": 0.0 for lv in head.levels}}
+        loss, rounds = 0.0, 0
         while c["kept"] < cfg.batch_size and rounds < cfg.max_rounds:
             part, counts = rollouts(stream.take(cfg.batch_size), gen)
             loss, rounds = loss + part, rounds + 1
@@ -80,9 +87,51 @@ def grpo_step(model, head: LabelHead, groups: list[LabelGroup], where: list[tupl
         return loss, {
             "examples": float(c["seen"]), "tokens": float(c["tokens"]), "rounds": float(rounds), "kept": float(c["kept"]),
             "filtered": c["filtered"] / max(c["seen"], 1), "reward": c["reward_sum"] / kept, "kl": c["kl_sum"] / kept,
+            **{f"kept_{lv}": c[f"kept_{lv}"] for lv in head.levels},  # kept prompts per gold level
         }
 
     return step
+
+
+def drawn_terms(lp: torch.Tensor, gold: torch.Tensor, cfg, gen: torch.Generator) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+    """GRPO on label draws: (kept rows, policy-gradient loss per kept row, mean reward per kept row).
+
+    G labels per prompt from the detached distribution, reward 1 for the gold label; dynamic
+    sampling keeps the prompts whose draws are neither all right nor all wrong.
+    """
+    draws = torch.multinomial(lp.detach().float().exp(), cfg.group_size, replacement=True, generator=gen)
+    correct = draws == gold
+    keep, _ = informative_groups(correct.tolist()) if cfg.dynamic_sampling else (list(range(len(correct))), 0.0)
+    if not keep:
+        return keep, lp.new_zeros(0), lp.new_zeros(0)
+    adv = group_advantages(correct[keep].float()).to(lp.device)
+    pg = -(adv * lp[keep].gather(1, draws[keep].to(lp.device))).mean(dim=1)
+    return keep, pg, correct[keep].float().mean(dim=1)
+
+
+def exact_terms(lp: torch.Tensor, gold: torch.Tensor, cfg) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+    """The expected reward, exactly: (kept rows, loss −π(gold) per kept row, π(gold) per kept row).
+
+    A label rollout's reward is 1 with probability π(gold), so its expectation needs no draws;
+    its gradient p·(e_gold − π) on the label logits is the mean of GRPO's over infinitely many
+    draws without the per-group std scaling, which multiplies a prompt's expected gradient by
+    1/sqrt(p(1 − p)): more weight on prompts the policy almost always gets right or wrong.
+    Dynamic sampling keeps the prompts of moderate difficulty: gold probability p within
+    [pass_rate_low, pass_rate_high].
+
+    >>> lp = torch.log(torch.tensor([[0.7, 0.1, 0.1, 0.1], [0.05, 0.05, 0.05, 0.85]]))
+    >>> from types import SimpleNamespace
+    >>> cfg = SimpleNamespace(dynamic_sampling=True, pass_rate_low=0.1, pass_rate_high=0.9)
+    >>> keep, loss, reward = exact_terms(lp, torch.tensor([[0], [0]]), cfg)
+    >>> keep, [round(x, 2) for x in reward.tolist()]
+    ([0], [0.7])
+    """
+    p_gold = lp.exp().gather(1, gold).squeeze(1)
+    if cfg.dynamic_sampling:
+        keep = [i for i, p in enumerate(p_gold.tolist()) if cfg.pass_rate_low <= p <= cfg.pass_rate_high]
+    else:
+        keep = list(range(len(p_gold)))
+    return keep, -p_gold[keep], p_gold[keep].detach()
 
 
 def run_label_grpo(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start: Path, key: dict) -> dict[str, Any]:

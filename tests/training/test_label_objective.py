@@ -197,6 +197,26 @@ def test_grpo_moves_probability_towards_the_rewarded_label(tmp_path, tiny_model_
     assert _probs_of_gold(RunLayout(run.run_dir).final("grpo"), cache_dir, records[:1]) > before + 0.1
 
 
+def test_exact_expected_reward_moves_probability_towards_the_gold_label_and_logs_kept_levels(tmp_path, tiny_model_dir, cache_dir):
+    from training.grpo import GrpoConfig, run_grpo
+
+    records = [CotRecord(TOY_PAIRS[1], RetrievedContext(), "", "rules")] * 8
+    run = make_run(tmp_path / "grpo", tiny_model_dir, cache_dir, records)
+    cfg = build_config(GrpoConfig, {"lora": False, "device": "cpu", "objective": "label", "reward_estimate": "exact",
+                                    "max_steps": 10, "batch_size": 4, "learning_rate": 1e-3, "log_steps": 1,
+                                    "save_steps": 100, "pass_rate_low": 0.0, "pass_rate_high": 0.99, "kl_beta": 0.0})
+    before = _probs_of_gold(tiny_model_dir, cache_dir, records[:1])
+    result = run_grpo(run, cfg)
+    assert _probs_of_gold(RunLayout(run.run_dir).final("grpo"), cache_dir, records[:1]) > before + 0.1
+    gold = TOY_PAIRS[1].level
+    history = result["history"]
+    assert history[0]["kept"] > 0  # later steps may keep none: the gold probability left the window
+    for h in history:  # every kept prompt has the one gold level
+        assert h[f"kept_{gold}"] == h["kept"] and all(h[f"kept_{lv}"] == 0 for lv in (4, 3, 2, 1) if lv != gold)
+    with pytest.raises(ValueError, match="reward_estimate"):
+        build_config(GrpoConfig, {"objective": "sequence", "reward_estimate": "exact"}).validate()
+
+
 def test_injected_copies_keep_their_true_level():
     from training.data.injection import augment
 
