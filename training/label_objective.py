@@ -9,7 +9,7 @@ see the prefix once per query, not once per product). Suffix lengths are padded 
 multiple of `PAD_MULTIPLE` so the kernels see few distinct shapes.
 
 `LabelGroup` is one query's products; `build_groups` tokenizes CoT records into groups with
-the serving renderer; `label_logits` is the forward. Knows nothing about optimisers or
+the serving renderer; `label_logits` is the forward (`answer_hidden`, then the label rows). Knows nothing about optimisers or
 which loss a stage puts on the logits.
 """
 
@@ -97,9 +97,16 @@ def _padded(seqs: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, t
 def label_logits(model, head: LabelHead, group: LabelGroup, pad_id: int) -> torch.Tensor:
     """(n, L) label logits of the group's products, best level first, with gradients.
 
+    Equal to scoring each prompt alone (tested), like the serving engine's shared path.
+    """
+    return answer_hidden(model, group, pad_id).float() @ head.weight().float().T
+
+
+def answer_hidden(model, group: LabelGroup, pad_id: int) -> torch.Tensor:
+    """(n, hidden) final hidden states at each product's answer position, the vectors the label rows read.
+
     The prefix runs once (batch 1, use_cache); its per-layer KV is expanded over the n
-    suffixes, which run as one padded batch at positions after the prefix. Equal to scoring
-    each prompt alone (tested), like the serving engine's shared path.
+    suffixes, which run as one padded batch at positions after the prefix.
     """
     from transformers import DynamicCache
 
@@ -114,8 +121,7 @@ def label_logits(model, head: LabelHead, group: LabelGroup, pad_id: int) -> torc
     mask = torch.cat([torch.ones((n, p_len), dtype=mask.dtype, device=device), mask], dim=1)
     positions = (torch.arange(ids.shape[1], device=device) + p_len).unsqueeze(0).expand(n, -1)
     hidden = backbone(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True).last_hidden_state
-    picked = hidden[torch.arange(n, device=device), last]
-    return picked.float() @ head.weight().float().T
+    return hidden[torch.arange(n, device=device), last]
 
 
 def class_weights(golds: Sequence[int], levels: Sequence[int], power: float = 1.0) -> torch.Tensor:

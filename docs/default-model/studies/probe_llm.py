@@ -27,24 +27,24 @@ from relevance.checkpoint import load_causal_lm, load_tokenizer, resolve_base_mo
 from relevance.datasets.esci import load_esci
 from relevance.labels import TAOSR1
 from relevance.metrics import classification_report
-from relevance.types import LabeledPair
+from relevance.types import LabeledPair, RetrievedContext
 from relevance.zero_shot import ZeroShotRenderer
 from training.data.folds import select_fold
-from training.examples import load_records
+from training.examples import CotRecord, load_records
+from training.label_objective import answer_hidden, build_groups
 
 ESCI_DEV = "training/data/fixtures/esci_dev.csv"
 CACHE = Path("var/cache")
 
 
 def features(model, renderer: ZeroShotRenderer, pairs: list[LabeledPair]) -> np.ndarray:
-    decoder = model.get_decoder()
-    rows = []
+    """Each pair's answer-position hidden state, query prefixes shared as in training and serving."""
+    records = [CotRecord(p, RetrievedContext(), "") for p in pairs]
+    out = np.zeros((len(pairs), model.config.hidden_size), dtype=np.float32)
     with torch.no_grad():
-        for p in pairs:
-            ids = renderer.encode_prefix(p.query, None) + renderer.encode_suffix(p.product)
-            hidden = decoder(input_ids=torch.tensor([ids])).last_hidden_state
-            rows.append(hidden[0, -1].float().numpy())
-    return np.stack(rows)
+        for group in build_groups(renderer, records):
+            out[group.records] = answer_hidden(model, group, renderer.tokenizer.pad_token_id or 0).float().numpy()
+    return out
 
 
 def main(run: str, fold: int) -> None:

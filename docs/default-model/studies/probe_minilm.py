@@ -1,6 +1,6 @@
 """Linear probe on frozen MiniLM bi-encoder features (model card, 2026-12-03).
 
-Features of a pair: the query and listing (title | brand) embeddings u, v of the embedder the
+Features of a pair: the query and listing (`product_text`, as the fallback scorer embeds it) embeddings u, v of the embedder the
 retrieval step uses, with u*v, |u-v| and the cosine; a class-balanced logistic regression is
 fitted on a run's training split (`<run>/cot/cot.jsonl`) and scored on the ESCI dev fold the run
 held out. The counterpart of `probe_llm.py`: how much label signal the frozen representation
@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from relevance.cross_encoder import product_text
 from relevance.datasets.esci import load_esci
 from relevance.metrics import classification_report
 from relevance.types import LabeledPair
@@ -32,9 +33,7 @@ ESCI_DEV = "training/data/fixtures/esci_dev.csv"
 
 def features(embedder: Embedder, pairs: list[LabeledPair]) -> np.ndarray:
     u = np.asarray(embedder.encode([p.query for p in pairs]))
-    v = np.asarray(
-        embedder.encode([p.product.title + (f" | {p.product.brand}" if p.product.brand else "") for p in pairs])
-    )
+    v = np.asarray(embedder.encode([product_text(p.product) for p in pairs]))  # the fallback scorer's listing text
     return np.hstack([u, v, u * v, np.abs(u - v), (u * v).sum(axis=1, keepdims=True)])
 
 
