@@ -71,6 +71,11 @@ class GrpoConfig(TuneConfig):
         "draws and no std scaling; dynamic sampling then keeps prompts whose gold probability lies within "
         "[pass_rate_low, pass_rate_high]",
     )
+    kl_scope: str = option(
+        "kept",
+        "label objective only. kept: the KL penalty covers the prompts dynamic sampling kept (GRPO); seen: every "
+        "prompt scored in the step, so the dropped ones (mostly already right) stay where the start checkpoint had them",
+    )
     objective: str = option(
         "sequence",
         "label: rollouts are G draws from the label distribution of one prefill (training/label_grpo.py); "
@@ -92,6 +97,8 @@ class GrpoConfig(TuneConfig):
             raise ValueError(f"grpo.reward_estimate must be 'draws' or 'exact', got {self.reward_estimate!r}")
         if self.reward_estimate == "exact" and self.objective != "label":
             raise ValueError("grpo.reward_estimate 'exact' needs grpo.objective 'label' (a generated answer has no exact expectation)")
+        if self.kl_scope not in ("kept", "seen"):
+            raise ValueError(f"grpo.kl_scope must be 'kept' or 'seen', got {self.kl_scope!r}")
         if self.kl_beta < 0:
             raise ValueError(f"grpo.kl_beta must be >= 0, got {self.kl_beta}")
         if not 0 <= self.pass_rate_low <= self.pass_rate_high <= 1:

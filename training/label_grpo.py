@@ -11,7 +11,10 @@ prompts whose draws are neither all right nor all wrong (`informative_groups`); 
 more prompts, up to `max_rounds` rounds, until `batch_size` informative prompts are kept.
 Loss: −mean over kept prompts and draws of A·log π(draw), A = (r − mean_G) / (std_G + 1e-4),
 plus β·KL(π‖π_ref) computed exactly over the labels; π_ref (the start checkpoint) is the
-policy's own distribution before the first update, computed once over the prompts.
+policy's own distribution before the first update, computed once over the prompts. The KL
+term covers the kept prompts (`kl_scope: kept`, as GRPO) or every prompt scored in the step
+(`kl_scope: seen`): the prompts dynamic sampling drops — mostly ones the policy already gets
+right — are then held where they were instead of drifting with the updates on the others.
 With `reward_estimate: exact` there are no draws: a prompt's expected reward is its gold
 label's probability, the loss is −π(gold) (`exact_terms`). Each step logs how many kept
 prompts each gold level had (`kept_4` … `kept_1`).
@@ -48,7 +51,7 @@ def grpo_step(model, head: LabelHead, groups: list[LabelGroup], where: list[tupl
         by_group: dict[int, list[int]] = {}
         for i in prompts:
             by_group.setdefault(where[i][0], []).append(i)
-        total, kept, rewards, kl_sum, tokens, filtered = 0.0, 0, 0.0, 0.0, 0, 0
+        total, kept, rewards, kl_sum, tokens, filtered, n_anchored = 0.0, 0, 0.0, 0.0, 0, 0, 0
         by_level: dict[int, int] = {}
         for gi, items in by_group.items():
             sub = groups[gi].subset([where[i][1] for i in items])
@@ -62,22 +65,24 @@ def grpo_step(model, head: LabelHead, groups: list[LabelGroup], where: list[tupl
             filtered += sub.n - len(keep)
             for k in keep:
                 by_level[sub.golds[k]] = by_level.get(sub.golds[k], 0) + 1
-            if not keep:
+            anchored = keep if cfg.kl_scope == "kept" else list(range(sub.n))
+            if not anchored:
                 continue
-            ref_lp = torch.stack([ref[gi][where[items[k]][1]] for k in keep]).to(lp.device)
-            kl = (lp[keep].exp() * (lp[keep] - ref_lp)).sum(dim=1)
-            part = (pg + cfg.kl_beta * kl).sum() / cfg.batch_size
+            ref_lp = torch.stack([ref[gi][where[items[k]][1]] for k in anchored]).to(lp.device)
+            kl = (lp[anchored].exp() * (lp[anchored] - ref_lp)).sum(dim=1)
+            part = (pg.sum() + cfg.kl_beta * kl.sum()) / cfg.batch_size
             part.backward()
             total += float(part.detach())
             kept += len(keep)
             rewards += float(reward.sum())
             kl_sum += float(kl.detach().sum())
-        counts = {"kept": kept, "reward_sum": rewards, "kl_sum": kl_sum, "tokens": tokens, "filtered": filtered, "seen": len(prompts)}
+            n_anchored += len(anchored)
+        counts = {"kept": kept, "reward_sum": rewards, "kl_sum": kl_sum, "anchored": n_anchored, "tokens": tokens, "filtered": filtered, "seen": len(prompts)}
         return total, {**counts, **{f"kept_{lv}": float(by_level.get(lv, 0)) for lv in head.levels}}
 
     def step(_: int, rng: random.Random) -> tuple[float, dict[str, float]]:
         gen = torch.Generator().manual_seed(rng.randrange(1 << 31))
-        c = {"kept": 0, "reward_sum": 0.0, "kl_sum": 0.0, "tokens": 0, "filtered": 0, "seen": 0, **{f"kept_{lv}": 0.0 for lv in head.levels}}
+        c = {"kept": 0, "reward_sum": 0.0, "kl_sum": 0.0, "anchored": 0, "tokens": 0, "filtered": 0, "seen": 0, **{f"kept_{lv}": 0.0 for lv in head.levels}}
         loss, rounds = 0.0, 0
         while c["kept"] < cfg.batch_size and rounds < cfg.max_rounds:
             part, counts = rollouts(stream.take(cfg.batch_size), gen)
@@ -86,7 +91,7 @@ def grpo_step(model, head: LabelHead, groups: list[LabelGroup], where: list[tupl
         kept = max(c["kept"], 1)
         return loss, {
             "examples": float(c["seen"]), "tokens": float(c["tokens"]), "rounds": float(rounds), "kept": float(c["kept"]),
-            "filtered": c["filtered"] / max(c["seen"], 1), "reward": c["reward_sum"] / kept, "kl": c["kl_sum"] / kept,
+            "filtered": c["filtered"] / max(c["seen"], 1), "reward": c["reward_sum"] / kept, "kl": c["kl_sum"] / max(c["anchored"], 1),
             **{f"kept_{lv}": c[f"kept_{lv}"] for lv in head.levels},  # kept prompts per gold level
         }
 

@@ -217,6 +217,50 @@ def test_exact_expected_reward_moves_probability_towards_the_gold_label_and_logs
         build_config(GrpoConfig, {"objective": "sequence", "reward_estimate": "exact"}).validate()
 
 
+def test_kl_scope_seen_holds_the_prompts_dynamic_sampling_dropped(tiny_model_dir, cache_dir):
+    """With every prompt outside the window nothing is kept: `kept` leaves the model untouched,
+    `seen` pulls each scored prompt's label distribution towards the reference."""
+    import random
+    from types import SimpleNamespace
+
+    from training.dynamic_sampling import PromptStream
+    from training.label_grpo import grpo_step
+
+    policy = load_policy(tiny_model_dir, cache_dir, build_config(TuneConfig, {"lora": True, "lora_r": 4}), "cpu", "float32")
+    records = _group_records()
+    groups = build_groups(PromptRenderer(policy.tokenizer, TAOSR1), records)
+    where = [(0, 0)] * len(records)
+    for gi, g in enumerate(groups):
+        for row, ri in enumerate(g.records):
+            where[ri] = (gi, row)
+    head = LabelHead(policy.model, policy.tokenizer, TAOSR1)
+    target = torch.log(torch.tensor([0.01, 0.01, 0.01, 0.97]))  # a reference that favours the last label column
+    ref = [target.expand(g.n, -1).clone() for g in groups]
+    pad = policy.tokenizer.pad_token_id
+
+    def p_last() -> float:
+        with torch.no_grad():
+            return float(torch.cat([label_logits(policy.model, head, g, pad).softmax(-1)[:, -1] for g in groups]).mean())
+
+    for scope in ("kept", "seen"):
+        cfg = SimpleNamespace(reward_estimate="exact", dynamic_sampling=True, pass_rate_low=0.0, pass_rate_high=0.0,
+                              kl_scope=scope, kl_beta=1.0, batch_size=len(records), max_rounds=1, group_size=4)
+        step = grpo_step(policy.model, head, groups, where, ref, PromptStream([r.pair.level for r in records], 0, False), cfg, pad)
+        opt = torch.optim.SGD([q for q in policy.model.parameters() if q.requires_grad], lr=0.2)
+        before = p_last()
+        for _ in range(5):
+            opt.zero_grad()
+            _, info = step(0, random.Random(0))
+            opt.step()
+            assert info["kept"] == 0 and info["examples"] == len(records), (scope, info)
+        moved = p_last() - before
+        assert (abs(moved) < 1e-6) if scope == "kept" else (moved > 0.05), (scope, before, moved)
+    from training.grpo import GrpoConfig
+
+    with pytest.raises(ValueError, match="kl_scope"):
+        build_config(GrpoConfig, {"kl_scope": "all"}).validate()
+
+
 def test_injected_copies_keep_their_true_level():
     from training.data.injection import augment
 
