@@ -71,6 +71,11 @@ class GrpoConfig(TuneConfig):
         "draws and no std scaling; dynamic sampling then keeps prompts whose gold probability lies within "
         "[pass_rate_low, pass_rate_high]",
     )
+    kept_balance: bool = option(
+        False,
+        "label objective only: weight each kept prompt's policy-gradient term so every gold level carries the same "
+        "share of the kept prompts' loss (running kept counts; weights within [1/4, 4])",
+    )
     kl_scope: str = option(
         "kept",
         "label objective only. kept: the KL penalty covers the prompts dynamic sampling kept (GRPO); seen: every "

@@ -15,6 +15,9 @@ policy's own distribution before the first update, computed once over the prompt
 term covers the kept prompts (`kl_scope: kept`, as GRPO) or every prompt scored in the step
 (`kl_scope: seen`): the prompts dynamic sampling drops — mostly ones the policy already gets
 right — are then held where they were instead of drifting with the updates on the others.
+Class-balanced drawing does not balance what the filter keeps: with `kept_balance` each kept
+prompt's policy-gradient term is weighted so every gold level carries the same share of it,
+from the running kept counts (`kept_level_weights`).
 With `reward_estimate: exact` there are no draws: a prompt's expected reward is its gold
 label's probability, the loss is −π(gold) (`exact_terms`). Each step logs how many kept
 prompts each gold level had (`kept_4` … `kept_1`).
@@ -32,7 +35,7 @@ import torch.nn.functional as F
 from relevance.labels import get_scheme
 from relevance.prompt import PromptRenderer
 from training.config import to_dict
-from training.dynamic_sampling import PromptStream, informative_groups
+from training.dynamic_sampling import PromptStream, informative_groups, kept_level_weights
 from training.examples import load_records, prompt_records
 from training.grpo import group_advantages
 from training.label_dpo import label_distributions
@@ -44,6 +47,8 @@ from training.run import RunConfig, RunLayout, log
 
 def grpo_step(model, head: LabelHead, groups: list[LabelGroup], where: list[tuple[int, int]], ref: list[torch.Tensor], stream: PromptStream, cfg, pad_id: int):
     """The step function; `where[i]` = (group, row) of prompt i, `ref[g]` the reference log-probs of group g."""
+
+    kept_so_far = {level: 0.0 for level in head.levels}  # for `kept_balance`: kept prompts per gold level, all steps
 
     def rollouts(prompts: list[int], gen: torch.Generator) -> tuple[float, dict[str, float]]:
         """One round: score the prompts (grouped by query), draw G labels each, back-propagate the
@@ -63,8 +68,12 @@ def grpo_step(model, head: LabelHead, groups: list[LabelGroup], where: list[tupl
             else:
                 keep, pg, reward = drawn_terms(lp, gold, cfg, gen)
             filtered += sub.n - len(keep)
+            if keep and cfg.kept_balance:
+                weight = kept_level_weights(kept_so_far)
+                pg = pg * torch.tensor([weight[sub.golds[k]] for k in keep], dtype=pg.dtype, device=pg.device)
             for k in keep:
                 by_level[sub.golds[k]] = by_level.get(sub.golds[k], 0) + 1
+                kept_so_far[sub.golds[k]] += 1
             anchored = keep if cfg.kl_scope == "kept" else list(range(sub.n))
             if not anchored:
                 continue

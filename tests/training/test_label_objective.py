@@ -261,6 +261,51 @@ def test_kl_scope_seen_holds_the_prompts_dynamic_sampling_dropped(tiny_model_dir
         build_config(GrpoConfig, {"kl_scope": "all"}).validate()
 
 
+def _level_1_gain(tiny_model_dir, cache_dir, kept_balance: bool) -> tuple[float, dict[str, float]]:
+    """Four exact-reward GRPO steps on seven level-4 prompts and one level-1 prompt, all kept:
+    (change of the level-1 prompt's gold probability, the last step's log)."""
+    import random
+    from types import SimpleNamespace
+
+    from training.dynamic_sampling import PromptStream
+    from training.label_grpo import grpo_step
+
+    records = [CotRecord(TOY_PAIRS[0], RetrievedContext(), "", "rules")] * 7 + [CotRecord(TOY_PAIRS[3], RetrievedContext(), "", "rules")]
+    torch.manual_seed(0)
+    policy = load_policy(tiny_model_dir, cache_dir, build_config(TuneConfig, {"lora": True, "lora_r": 4}), "cpu", "float32")
+    groups = build_groups(PromptRenderer(policy.tokenizer, TAOSR1), records)
+    where = [(0, 0)] * len(records)
+    for gi, g in enumerate(groups):
+        for row, ri in enumerate(g.records):
+            where[ri] = (gi, row)
+    head = LabelHead(policy.model, policy.tokenizer, TAOSR1)
+    pad = policy.tokenizer.pad_token_id
+    [level_1] = [g for g in groups if g.golds == [1]]
+    cfg = SimpleNamespace(reward_estimate="exact", dynamic_sampling=False, kl_scope="kept", kl_beta=0.0,
+                          kept_balance=kept_balance, batch_size=len(records), max_rounds=1, group_size=4)
+    step = grpo_step(policy.model, head, groups, where, [torch.zeros(g.n, 4) for g in groups],
+                     PromptStream([r.pair.level for r in records], 0, False), cfg, pad)
+    opt = torch.optim.SGD([q for q in policy.model.parameters() if q.requires_grad], lr=0.5)
+
+    def p_gold() -> float:
+        with torch.no_grad():
+            return float(label_logits(policy.model, head, level_1, pad).softmax(-1)[0, head.columns([1])[0]])
+
+    before = p_gold()
+    for _ in range(4):
+        opt.zero_grad()
+        _, info = step(0, random.Random(0))
+        opt.step()
+    return p_gold() - before, info
+
+
+def test_kept_balance_gives_a_rarely_kept_level_the_weight_of_a_common_one(tiny_model_dir, cache_dir):
+    plain, info = _level_1_gain(tiny_model_dir, cache_dir, kept_balance=False)
+    balanced, _ = _level_1_gain(tiny_model_dir, cache_dir, kept_balance=True)
+    assert info["kept_4"] == 7 and info["kept_1"] == 1
+    assert balanced > plain + 0.01, (plain, balanced)
+
+
 def test_injected_copies_keep_their_true_level():
     from training.data.injection import augment
 
