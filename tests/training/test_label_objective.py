@@ -226,6 +226,7 @@ def test_kl_scope_seen_holds_the_prompts_dynamic_sampling_dropped(tiny_model_dir
     from training.dynamic_sampling import PromptStream
     from training.label_grpo import grpo_step
 
+    torch.manual_seed(0)
     policy = load_policy(tiny_model_dir, cache_dir, build_config(TuneConfig, {"lora": True, "lora_r": 4}), "cpu", "float32")
     records = _group_records()
     groups = build_groups(PromptRenderer(policy.tokenizer, TAOSR1), records)
@@ -246,9 +247,9 @@ def test_kl_scope_seen_holds_the_prompts_dynamic_sampling_dropped(tiny_model_dir
         cfg = SimpleNamespace(reward_estimate="exact", dynamic_sampling=True, pass_rate_low=0.0, pass_rate_high=0.0,
                               kl_scope=scope, kl_beta=1.0, batch_size=len(records), max_rounds=1, group_size=4)
         step = grpo_step(policy.model, head, groups, where, ref, PromptStream([r.pair.level for r in records], 0, False), cfg, pad)
-        opt = torch.optim.SGD([q for q in policy.model.parameters() if q.requires_grad], lr=0.2)
+        opt = torch.optim.Adam([q for q in policy.model.parameters() if q.requires_grad], lr=0.01)
         before = p_last()
-        for _ in range(5):
+        for _ in range(8):
             opt.zero_grad()
             _, info = step(0, random.Random(0))
             opt.step()
