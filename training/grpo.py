@@ -104,6 +104,8 @@ class GrpoConfig(TuneConfig):
             raise ValueError("grpo.reward_estimate 'exact' needs grpo.objective 'label' (a generated answer has no exact expectation)")
         if self.kl_scope not in ("kept", "seen"):
             raise ValueError(f"grpo.kl_scope must be 'kept' or 'seen', got {self.kl_scope!r}")
+        if self.objective != "label" and (self.kept_balance or self.kl_scope != "kept"):
+            raise ValueError("grpo.kept_balance and grpo.kl_scope 'seen' need grpo.objective 'label' (the sequence objective has neither)")
         if self.kl_beta < 0:
             raise ValueError(f"grpo.kl_beta must be >= 0, got {self.kl_beta}")
         if not 0 <= self.pass_rate_low <= self.pass_rate_high <= 1:

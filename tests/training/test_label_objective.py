@@ -260,6 +260,10 @@ def test_kl_scope_seen_holds_the_prompts_dynamic_sampling_dropped(tiny_model_dir
 
     with pytest.raises(ValueError, match="kl_scope"):
         build_config(GrpoConfig, {"kl_scope": "all"}).validate()
+    with pytest.raises(ValueError, match="need grpo.objective 'label'"):
+        build_config(GrpoConfig, {"objective": "sequence", "kl_scope": "seen"}).validate()
+    with pytest.raises(ValueError, match="need grpo.objective 'label'"):
+        build_config(GrpoConfig, {"objective": "sequence", "kept_balance": True}).validate()
 
 
 def _level_1_gain(tiny_model_dir, cache_dir, kept_balance: bool) -> tuple[float, dict[str, float]]:
