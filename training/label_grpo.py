@@ -40,7 +40,7 @@ from training.examples import load_records, prompt_records
 from training.grpo import group_advantages
 from training.label_dpo import label_distributions
 from training.label_loop import LoopSpec, autocast, run_loop
-from training.label_objective import LabelGroup, LabelHead, build_groups, label_logits
+from training.label_objective import LabelGroup, LabelHead, build_groups, label_logits, record_positions
 from training.policy import bf16_native, load_policy, pick_device, save_checkpoint
 from training.run import RunConfig, RunLayout, log
 
@@ -161,10 +161,7 @@ def run_label_grpo(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start
     renderer = PromptRenderer(policy.tokenizer, scheme)
     records = prompt_records(load_records(cot_path), cfg.sources, cfg.source_share, cfg.max_prompts, run.seed)
     groups = build_groups(renderer, records)
-    where = [(0, 0)] * len(records)
-    for gi, g in enumerate(groups):
-        for row, ri in enumerate(g.records):
-            where[ri] = (gi, row)
+    where = record_positions(groups, len(records))
     head = LabelHead(policy.model, policy.tokenizer, scheme)
     pad_id = policy.tokenizer.pad_token_id
     bf16 = bf16_native(device, run.dtype)

@@ -65,6 +65,19 @@ def build_groups(renderer: PromptRenderer, records: Sequence[CotRecord], max_gro
     return groups
 
 
+def record_positions(groups: Sequence[LabelGroup], n_records: int) -> list[tuple[int, int]]:
+    """For each record index, (group, row) where `build_groups` put it.
+
+    >>> record_positions([LabelGroup([], [[1], [2]], [4, 3], [2, 0]), LabelGroup([], [[3]], [1], [1])], 3)
+    [(0, 1), (1, 0), (0, 0)]
+    """
+    where = [(-1, -1)] * n_records
+    for gi, group in enumerate(groups):
+        for row, ri in enumerate(group.records):
+            where[ri] = (gi, row)
+    return where
+
+
 class LabelHead:
     """The label tokens' rows of a model's output head and the levels they stand for."""
 

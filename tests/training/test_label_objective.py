@@ -17,7 +17,7 @@ from tests.training.conftest import TOY_PAIRS, make_run, toy_records
 from training.config import build_config
 from training.examples import CotRecord
 from training.label_dpo import sample_pairs
-from training.label_objective import LabelGroup, LabelHead, build_groups, label_logits
+from training.label_objective import LabelGroup, LabelHead, build_groups, label_logits, record_positions
 from training.policy import TuneConfig, load_policy
 from training.run import RunLayout
 from training.sft import SftConfig
@@ -217,10 +217,10 @@ def test_exact_expected_reward_moves_probability_towards_the_gold_label_and_logs
         build_config(GrpoConfig, {"objective": "sequence", "reward_estimate": "exact"}).validate()
 
 
-def test_kl_scope_seen_holds_the_prompts_dynamic_sampling_dropped(tiny_model_dir, cache_dir):
-    """With every prompt outside the window nothing is kept: `kept` leaves the model untouched,
-    `seen` pulls each scored prompt's label distribution towards the reference."""
-    import random
+def _grpo_step_on(tiny_model_dir, cache_dir, records, ref_row: torch.Tensor, **cfg):
+    """On a fresh seeded LoRA policy: the label-GRPO step over `records` (each prompt's reference
+    log-probabilities = `ref_row`, prompts in file order), the trainable parameters, the groups,
+    the label head, and a reader of a group's label probabilities."""
     from types import SimpleNamespace
 
     from training.dynamic_sampling import PromptStream
@@ -228,26 +228,38 @@ def test_kl_scope_seen_holds_the_prompts_dynamic_sampling_dropped(tiny_model_dir
 
     torch.manual_seed(0)
     policy = load_policy(tiny_model_dir, cache_dir, build_config(TuneConfig, {"lora": True, "lora_r": 4}), "cpu", "float32")
-    records = _group_records()
     groups = build_groups(PromptRenderer(policy.tokenizer, TAOSR1), records)
-    where = [(0, 0)] * len(records)
-    for gi, g in enumerate(groups):
-        for row, ri in enumerate(g.records):
-            where[ri] = (gi, row)
     head = LabelHead(policy.model, policy.tokenizer, TAOSR1)
-    target = torch.log(torch.tensor([0.01, 0.01, 0.01, 0.97]))  # a reference that favours the last label column
-    ref = [target.expand(g.n, -1).clone() for g in groups]
     pad = policy.tokenizer.pad_token_id
+    settings = SimpleNamespace(batch_size=len(records), max_rounds=1, group_size=4, **cfg)
+    step = grpo_step(policy.model, head, groups, record_positions(groups, len(records)), [ref_row.expand(g.n, -1).clone() for g in groups],
+                     PromptStream([r.pair.level for r in records], 0, False), settings, pad)
 
-    def p_last() -> float:
+    def probs(group: LabelGroup) -> torch.Tensor:
         with torch.no_grad():
-            return float(torch.cat([label_logits(policy.model, head, g, pad).softmax(-1)[:, -1] for g in groups]).mean())
+            return label_logits(policy.model, head, group, pad).softmax(-1)
 
+    return step, [q for q in policy.model.parameters() if q.requires_grad], groups, head, probs
+
+
+def test_kl_scope_seen_holds_the_prompts_dynamic_sampling_dropped(tiny_model_dir, cache_dir):
+    """With every prompt outside the window nothing is kept: `kept` leaves the model untouched,
+    `seen` pulls each scored prompt's label distribution towards the reference."""
+    import random
+
+    from training.grpo import GrpoConfig
+
+    records = _group_records()
+    target = torch.log(torch.tensor([0.01, 0.01, 0.01, 0.97]))  # a reference that favours the last label column
     for scope in ("kept", "seen"):
-        cfg = SimpleNamespace(reward_estimate="exact", dynamic_sampling=True, pass_rate_low=0.0, pass_rate_high=0.0,
-                              kl_scope=scope, kl_beta=1.0, batch_size=len(records), max_rounds=1, group_size=4)
-        step = grpo_step(policy.model, head, groups, where, ref, PromptStream([r.pair.level for r in records], 0, False), cfg, pad)
-        opt = torch.optim.Adam([q for q in policy.model.parameters() if q.requires_grad], lr=0.01)
+        step, params, groups, _, probs = _grpo_step_on(
+            tiny_model_dir, cache_dir, records, target, reward_estimate="exact", dynamic_sampling=True,
+            pass_rate_low=0.0, pass_rate_high=0.0, kl_scope=scope, kl_beta=1.0, kept_balance=False)
+
+        def p_last() -> float:
+            return float(torch.cat([probs(g)[:, -1] for g in groups]).mean())  # noqa: B023 - read within this iteration
+
+        opt = torch.optim.Adam(params, lr=0.01)
         before = p_last()
         for _ in range(8):
             opt.zero_grad()
@@ -256,8 +268,6 @@ def test_kl_scope_seen_holds_the_prompts_dynamic_sampling_dropped(tiny_model_dir
             assert info["kept"] == 0 and info["examples"] == len(records), (scope, info)
         moved = p_last() - before
         assert (abs(moved) < 1e-6) if scope == "kept" else (moved > 0.05), (scope, before, moved)
-    from training.grpo import GrpoConfig
-
     with pytest.raises(ValueError, match="kl_scope"):
         build_config(GrpoConfig, {"kl_scope": "all"}).validate()
     with pytest.raises(ValueError, match="need grpo.objective 'label'"):
@@ -270,38 +280,19 @@ def _level_1_gain(tiny_model_dir, cache_dir, kept_balance: bool) -> tuple[float,
     """Four exact-reward GRPO steps on seven level-4 prompts and one level-1 prompt, all kept:
     (change of the level-1 prompt's gold probability, the last step's log)."""
     import random
-    from types import SimpleNamespace
-
-    from training.dynamic_sampling import PromptStream
-    from training.label_grpo import grpo_step
 
     records = [CotRecord(TOY_PAIRS[0], RetrievedContext(), "", "rules")] * 7 + [CotRecord(TOY_PAIRS[3], RetrievedContext(), "", "rules")]
-    torch.manual_seed(0)
-    policy = load_policy(tiny_model_dir, cache_dir, build_config(TuneConfig, {"lora": True, "lora_r": 4}), "cpu", "float32")
-    groups = build_groups(PromptRenderer(policy.tokenizer, TAOSR1), records)
-    where = [(0, 0)] * len(records)
-    for gi, g in enumerate(groups):
-        for row, ri in enumerate(g.records):
-            where[ri] = (gi, row)
-    head = LabelHead(policy.model, policy.tokenizer, TAOSR1)
-    pad = policy.tokenizer.pad_token_id
+    step, params, groups, head, probs = _grpo_step_on(
+        tiny_model_dir, cache_dir, records, torch.zeros(4), reward_estimate="exact", dynamic_sampling=False,
+        kl_scope="kept", kl_beta=0.0, kept_balance=kept_balance)
     [level_1] = [g for g in groups if g.golds == [1]]
-    cfg = SimpleNamespace(reward_estimate="exact", dynamic_sampling=False, kl_scope="kept", kl_beta=0.0,
-                          kept_balance=kept_balance, batch_size=len(records), max_rounds=1, group_size=4)
-    step = grpo_step(policy.model, head, groups, where, [torch.zeros(g.n, 4) for g in groups],
-                     PromptStream([r.pair.level for r in records], 0, False), cfg, pad)
-    opt = torch.optim.SGD([q for q in policy.model.parameters() if q.requires_grad], lr=0.5)
-
-    def p_gold() -> float:
-        with torch.no_grad():
-            return float(label_logits(policy.model, head, level_1, pad).softmax(-1)[0, head.columns([1])[0]])
-
-    before = p_gold()
+    opt = torch.optim.SGD(params, lr=0.5)
+    before = float(probs(level_1)[0, head.column(1)])
     for _ in range(4):
         opt.zero_grad()
         _, info = step(0, random.Random(0))
         opt.step()
-    return p_gold() - before, info
+    return float(probs(level_1)[0, head.column(1)]) - before, info
 
 
 def test_kept_balance_gives_a_rarely_kept_level_the_weight_of_a_common_one(tiny_model_dir, cache_dir):
