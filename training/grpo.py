@@ -81,6 +81,11 @@ class GrpoConfig(TuneConfig):
         "label objective only. kept: the KL penalty covers the prompts dynamic sampling kept (GRPO); seen: every "
         "prompt scored in the step, so the dropped ones (mostly already right) stay where the start checkpoint had them",
     )
+    nll_weight: float = option(
+        0.0,
+        "label objective only: weight of the gold label's NLL on the prompts under the KL term (see kl_scope), "
+        "an anchor as DPO's nll_weight; 0 = pure GRPO",
+    )
     objective: str = option(
         "sequence",
         "label: rollouts are G draws from the label distribution of one prefill (training/label_grpo.py); "
@@ -104,8 +109,12 @@ class GrpoConfig(TuneConfig):
             raise ValueError("grpo.reward_estimate 'exact' needs grpo.objective 'label' (a generated answer has no exact expectation)")
         if self.kl_scope not in ("kept", "seen"):
             raise ValueError(f"grpo.kl_scope must be 'kept' or 'seen', got {self.kl_scope!r}")
-        if self.objective != "label" and (self.kept_balance or self.kl_scope != "kept"):
-            raise ValueError("grpo.kept_balance and grpo.kl_scope 'seen' need grpo.objective 'label' (the sequence objective has neither)")
+        if self.objective != "label" and (self.kept_balance or self.kl_scope != "kept" or self.nll_weight):
+            raise ValueError(
+                "grpo.kept_balance, grpo.kl_scope 'seen' and grpo.nll_weight need grpo.objective 'label' (the sequence objective has none of them)"
+            )
+        if self.nll_weight < 0:
+            raise ValueError(f"grpo.nll_weight must be >= 0, got {self.nll_weight}")
         if self.kl_beta < 0:
             raise ValueError(f"grpo.kl_beta must be >= 0, got {self.kl_beta}")
         if not 0 <= self.pass_rate_low <= self.pass_rate_high <= 1:

@@ -17,7 +17,11 @@ term covers the kept prompts (`kl_scope: kept`, as GRPO) or every prompt scored 
 right — are then held where they were instead of drifting with the updates on the others.
 Class-balanced drawing does not balance what the filter keeps: with `kept_balance` each kept
 prompt's policy-gradient term is weighted so every gold level carries the same share of it,
-from the running kept counts (`kept_level_weights`).
+from the running kept counts (`kept_level_weights`). With `nll_weight` > 0 the anchored prompts
+(those under the KL term) also pay `nll_weight` × their gold label's NLL, as DPO's anchor does:
+the reverse KL over four labels is too weak to stop a level from draining, while the gold NLL
+keeps every level's prompts — the class-balanced stream draws them round-robin — pulling
+towards their own label, whatever dynamic sampling keeps.
 With `reward_estimate: exact` there are no draws: a prompt's expected reward is its gold
 label's probability, the loss is −π(gold) (`exact_terms`). Each step logs how many kept
 prompts each gold level had (`kept_4` … `kept_1`).
@@ -56,7 +60,7 @@ def grpo_step(model, head: LabelHead, groups: list[LabelGroup], where: list[tupl
         by_group: dict[int, list[int]] = {}
         for i in prompts:
             by_group.setdefault(where[i][0], []).append(i)
-        total, kept, rewards, kl_sum, tokens, filtered, n_anchored = 0.0, 0, 0.0, 0.0, 0, 0, 0
+        total, kept, rewards, kl_sum, nll_sum, tokens, filtered, n_anchored = 0.0, 0, 0.0, 0.0, 0.0, 0, 0, 0
         by_level: dict[int, int] = {}
         for gi, items in by_group.items():
             sub = groups[gi].subset([where[i][1] for i in items])
@@ -79,19 +83,21 @@ def grpo_step(model, head: LabelHead, groups: list[LabelGroup], where: list[tupl
                 continue
             ref_lp = torch.stack([ref[gi][where[items[k]][1]] for k in anchored]).to(lp.device)
             kl = (lp[anchored].exp() * (lp[anchored] - ref_lp)).sum(dim=1)
-            part = (pg.sum() + cfg.kl_beta * kl.sum()) / cfg.batch_size
+            nll = -lp[anchored].gather(1, gold[anchored].to(lp.device)).squeeze(1)
+            part = (pg.sum() + cfg.kl_beta * kl.sum() + cfg.nll_weight * nll.sum()) / cfg.batch_size
             part.backward()
             total += float(part.detach())
             kept += len(keep)
             rewards += float(reward.sum())
             kl_sum += float(kl.detach().sum())
+            nll_sum += float(nll.detach().sum())
             n_anchored += len(anchored)
-        counts = {"kept": kept, "reward_sum": rewards, "kl_sum": kl_sum, "anchored": n_anchored, "tokens": tokens, "filtered": filtered, "seen": len(prompts)}
+        counts = {"kept": kept, "reward_sum": rewards, "kl_sum": kl_sum, "nll_sum": nll_sum, "anchored": n_anchored, "tokens": tokens, "filtered": filtered, "seen": len(prompts)}
         return total, {**counts, **{f"kept_{lv}": float(by_level.get(lv, 0)) for lv in head.levels}}
 
     def step(_: int, rng: random.Random) -> tuple[float, dict[str, float]]:
         gen = torch.Generator().manual_seed(rng.randrange(1 << 31))
-        c = {"kept": 0, "reward_sum": 0.0, "kl_sum": 0.0, "anchored": 0, "tokens": 0, "filtered": 0, "seen": 0, **{f"kept_{lv}": 0.0 for lv in head.levels}}
+        c = {"kept": 0, "reward_sum": 0.0, "kl_sum": 0.0, "nll_sum": 0.0, "anchored": 0, "tokens": 0, "filtered": 0, "seen": 0, **{f"kept_{lv}": 0.0 for lv in head.levels}}
         loss, rounds = 0.0, 0
         while c["kept"] < cfg.batch_size and rounds < cfg.max_rounds:
             part, counts = rollouts(stream.take(cfg.batch_size), gen)
@@ -101,6 +107,7 @@ def grpo_step(model, head: LabelHead, groups: list[LabelGroup], where: list[tupl
         return loss, {
             "examples": float(c["seen"]), "tokens": float(c["tokens"]), "rounds": float(rounds), "kept": float(c["kept"]),
             "filtered": c["filtered"] / max(c["seen"], 1), "reward": c["reward_sum"] / kept, "kl": c["kl_sum"] / max(c["anchored"], 1),
+            "gold_nll": c["nll_sum"] / max(c["anchored"], 1),
             **{f"kept_{lv}": c[f"kept_{lv}"] for lv in head.levels},  # kept prompts per gold level
         }
 

@@ -231,7 +231,7 @@ def _grpo_step_on(tiny_model_dir, cache_dir, records, ref_row: torch.Tensor, **c
     groups = build_groups(PromptRenderer(policy.tokenizer, TAOSR1), records)
     head = LabelHead(policy.model, policy.tokenizer, TAOSR1)
     pad = policy.tokenizer.pad_token_id
-    settings = SimpleNamespace(batch_size=len(records), max_rounds=1, group_size=4, **cfg)
+    settings = SimpleNamespace(**{"batch_size": len(records), "max_rounds": 1, "group_size": 4, "nll_weight": 0.0, **cfg})
     step = grpo_step(policy.model, head, groups, record_positions(groups, len(records)), [ref_row.expand(g.n, -1).clone() for g in groups],
                      PromptStream([r.pair.level for r in records], 0, False), settings, pad)
 
@@ -274,6 +274,37 @@ def test_kl_scope_seen_holds_the_prompts_dynamic_sampling_dropped(tiny_model_dir
         build_config(GrpoConfig, {"objective": "sequence", "kl_scope": "seen"}).validate()
     with pytest.raises(ValueError, match="need grpo.objective 'label'"):
         build_config(GrpoConfig, {"objective": "sequence", "kept_balance": True}).validate()
+
+
+def test_nll_weight_pulls_every_scored_prompt_towards_its_gold_label(tiny_model_dir, cache_dir):
+    """Nothing kept and no KL: with `nll_weight` 0 the step leaves the model untouched; with 1 each
+    scored prompt's gold log-probability rises (the anchor DPO has, on the prompts under the KL term)."""
+    import random
+
+    from training.grpo import GrpoConfig
+
+    records = _group_records()
+    for weight in (0.0, 1.0):
+        step, params, groups, head, probs = _grpo_step_on(
+            tiny_model_dir, cache_dir, records, torch.zeros(4), reward_estimate="exact", dynamic_sampling=True,
+            pass_rate_low=0.0, pass_rate_high=0.0, kl_scope="seen", kl_beta=0.0, kept_balance=False, nll_weight=weight)
+
+        def gold_logprob() -> float:  # mean over the prompts (the random model's distributions are peaked: mean p hides it)
+            return float(torch.cat([probs(g).gather(1, head.columns(g.golds).unsqueeze(1)).squeeze(1) for g in groups]).log().mean())  # noqa: B023
+
+        opt = torch.optim.Adam(params, lr=0.002)
+        before = gold_logprob()
+        for _ in range(8):
+            opt.zero_grad()
+            _, info = step(0, random.Random(0))
+            opt.step()
+            assert info["kept"] == 0 and info["gold_nll"] > 0, (weight, info)
+        moved = gold_logprob() - before
+        assert (abs(moved) < 1e-5) if weight == 0 else (moved > 0.5), (weight, before, moved)
+    with pytest.raises(ValueError, match="nll_weight"):
+        build_config(GrpoConfig, {"objective": "sequence", "nll_weight": 1.0}).validate()
+    with pytest.raises(ValueError, match="nll_weight"):
+        build_config(GrpoConfig, {"nll_weight": -1.0}).validate()
 
 
 def _level_1_gain(tiny_model_dir, cache_dir, kept_balance: bool) -> tuple[float, dict[str, float]]:
