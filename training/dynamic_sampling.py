@@ -5,7 +5,8 @@
 * `in_pass_rate_window`: the optional pre-filter, keeping prompts whose pass rate under the
   SFT model lies in a window (too easy and hopeless prompts are left out before training);
 * `prompt_order`: the order prompts are drawn in, shuffled, or class-balanced (round-robin
-  over gold levels, each level shuffled), which the paper found helped most;
+  over gold levels, the rarer levels' prompts repeated so every stretch of the epoch holds
+  the levels equally), which the paper found helped most;
 * `kept_level_weights`: balanced drawing does not balance what the filter keeps (levels the
   policy already gets right are rarely informative); these weights make every gold level
   carry the same share of the kept prompts' loss, from the running kept counts.
@@ -45,12 +46,15 @@ def in_pass_rate_window(pass_rates: Sequence[float], low: float, high: float) ->
 def prompt_order(levels: Sequence[int], seed: int, balanced: bool) -> list[int]:
     """One epoch of prompt indices: shuffled, or round-robin over levels (best level first) when balanced.
 
-    Balanced order cycles the levels until every prompt is used, so rare levels come up as
-    often as common ones at the start of an epoch.
+    A balanced epoch lasts until the commonest level's prompts are used once; a rarer level's
+    prompts come round again (reshuffled each pass) until then, so every stretch of the epoch
+    holds the levels in equal shares. Stopping when the rare levels run out instead would end
+    the epoch with the common level alone: with 164/56/51/49 prompts at levels 4/3/2/1, the
+    last 40 % of such an epoch was level 4 only, and GRPO's last steps trained on nothing else.
 
     >>> levels = [4, 4, 4, 1, 2]
-    >>> [levels[i] for i in prompt_order(levels, seed=0, balanced=True)]  # one of each level first
-    [4, 2, 1, 4, 4]
+    >>> [levels[i] for i in prompt_order(levels, seed=0, balanced=True)]  # the rare levels repeat
+    [4, 2, 1, 4, 2, 1, 4, 2, 1]
     >>> sorted(prompt_order([4, 4, 4, 1, 2], seed=0, balanced=False))
     [0, 1, 2, 3, 4]
     """
@@ -62,35 +66,16 @@ def prompt_order(levels: Sequence[int], seed: int, balanced: bool) -> list[int]:
     by_level: dict[int, list[int]] = {}
     for i, level in enumerate(levels):
         by_level.setdefault(level, []).append(i)
+    longest = max((len(items) for items in by_level.values()), default=0)
     queues = []
     for level in sorted(by_level, reverse=True):
-        items = by_level[level]
-        rng.shuffle(items)
-        queues.append(items)
-    order: list[int] = []
-    while any(queues):
-        for q in queues:
-            if q:
-                order.append(q.pop())
-    return order
-
-
-def kept_level_weights(kept: dict[int, float], cap: float = 4.0) -> dict[int, float]:
-    """Per gold level, the loss weight that evens out the levels' shares of the kept prompts so far.
-
-    Weight = (mean count over the levels kept so far) / count, clipped to [1/cap, cap]; a level
-    never kept yet gets the cap (its first prompts count as much as the cap allows).
-
-    >>> kept_level_weights({4: 15, 3: 3, 2: 2, 1: 0})
-    {4: 0.444, 3: 2.222, 2: 3.333, 1: 4.0}
-    >>> kept_level_weights({4: 0, 3: 0})
-    {4: 1.0, 3: 1.0}
-    """
-    present = [count for count in kept.values() if count > 0]
-    if not present:
-        return {level: 1.0 for level in kept}
-    mean = sum(present) / len(present)
-    return {level: round(min(cap, max(1.0 / cap, mean / count)) if count > 0 else cap, 3) for level, count in kept.items()}
+        queue: list[int] = []
+        while len(queue) < longest:  # each pass over a level's prompts in a fresh order
+            items = list(by_level[level])
+            rng.shuffle(items)
+            queue.extend(items)
+        queues.append(queue[:longest])
+    return [q[k] for k in range(longest) for q in queues]
 
 
 class PromptStream:

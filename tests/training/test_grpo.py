@@ -50,11 +50,22 @@ def test_pass_rate_window_is_inclusive_and_checked():
 def test_class_balanced_order_cycles_levels():
     levels = [4] * 6 + [3] * 2 + [2] * 1 + [1] * 3
     order = prompt_order(levels, seed=3, balanced=True)
-    assert sorted(order) == list(range(len(levels)))
-    assert [levels[i] for i in order[:4]] == [4, 3, 2, 1]
-    assert [levels[i] for i in order[4:7]] == [4, 3, 1]
-    assert Counter(levels[i] for i in order[:8]) == {4: 3, 3: 2, 2: 1, 1: 2}
+    assert set(order) == set(range(len(levels)))  # every prompt drawn
+    assert len(order) == 4 * 6  # the epoch lasts as long as the commonest level
+    for start in range(0, len(order), 4):  # every stretch of four draws holds each level once
+        assert [levels[i] for i in order[start:start + 4]] == [4, 3, 2, 1]
+    assert Counter(order[1::4]) == {6: 3, 7: 3}  # a rare level's prompts come round equally often
+    assert Counter(order[3::4]) == {9: 2, 10: 2, 11: 2}
     assert prompt_order(levels, 3, True) == order  # seeded
+
+
+def test_class_balanced_stream_stays_balanced_to_the_end_of_its_epoch():
+    """The recipe's GRPO prompt mix (164/56/51/49 prompts at levels 4/3/2/1), ten steps of 32:
+    every step draws eight prompts of each level, the last steps as the first."""
+    levels = [4] * 164 + [3] * 56 + [2] * 51 + [1] * 49
+    stream = PromptStream(levels, seed=1, balanced=True)
+    for _ in range(10):
+        assert Counter(levels[i] for i in stream.take(32)) == {4: 8, 3: 8, 2: 8, 1: 8}
 
 
 def test_prompt_stream_respects_the_allowed_set_and_refills_epochs():
