@@ -78,6 +78,24 @@ def prompt_order(levels: Sequence[int], seed: int, balanced: bool) -> list[int]:
     return [q[k] for k in range(longest) for q in queues]
 
 
+def kept_level_weights(kept: dict[int, float], cap: float = 4.0) -> dict[int, float]:
+    """Per gold level, the loss weight that evens out the levels' shares of the kept prompts so far.
+
+    Weight = (mean count over the levels kept so far) / count, clipped to [1/cap, cap]; a level
+    never kept yet gets the cap (its first prompts count as much as the cap allows).
+
+    >>> kept_level_weights({4: 15, 3: 3, 2: 2, 1: 0})
+    {4: 0.444, 3: 2.222, 2: 3.333, 1: 4.0}
+    >>> kept_level_weights({4: 0, 3: 0})
+    {4: 1.0, 3: 1.0}
+    """
+    present = [count for count in kept.values() if count > 0]
+    if not present:
+        return {level: 1.0 for level in kept}
+    mean = sum(present) / len(present)
+    return {level: round(min(cap, max(1.0 / cap, mean / count)) if count > 0 else cap, 3) for level, count in kept.items()}
+
+
 class PromptStream:
     """Endless prompt indices, epoch after epoch of `prompt_order` (a new seed per epoch)."""
 
