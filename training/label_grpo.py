@@ -19,9 +19,9 @@ Class-balanced drawing does not balance what the filter keeps: with `kept_balanc
 prompt's policy-gradient term is weighted so every gold level carries the same share of it,
 from the running kept counts (`kept_level_weights`). With `nll_weight` > 0 the anchored prompts
 (those under the KL term) also pay `nll_weight` × their gold label's NLL, as DPO's anchor does:
-the reverse KL over four labels is too weak to stop a level from draining, while the gold NLL
-keeps every level's prompts — the class-balanced stream draws them round-robin — pulling
-towards their own label, whatever dynamic sampling keeps.
+where the KL holds a prompt's distribution where it was, the NLL pulls it towards its gold
+label, and with `kl_scope: seen` that covers every level the class-balanced stream draws,
+whatever dynamic sampling keeps.
 With `reward_estimate: exact` there are no draws: a prompt's expected reward is its gold
 label's probability, the loss is −π(gold) (`exact_terms`). Each step logs how many kept
 prompts each gold level had (`kept_4` … `kept_1`).
