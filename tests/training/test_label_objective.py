@@ -242,10 +242,22 @@ def _grpo_step_on(tiny_model_dir, cache_dir, records, ref_row: torch.Tensor, **c
     return step, [q for q in policy.model.parameters() if q.requires_grad], groups, head, probs
 
 
+def _optimizer_steps(step, opt: torch.optim.Optimizer, n: int) -> list[dict[str, float]]:
+    """`n` optimiser steps of a GRPO step function (the same seeded draws each time); each step's log."""
+    import random
+
+    logs = []
+    for _ in range(n):
+        opt.zero_grad()
+        _, info = step(0, random.Random(0))
+        opt.step()
+        logs.append(info)
+    return logs
+
+
 def test_kl_scope_seen_holds_the_prompts_dynamic_sampling_dropped(tiny_model_dir, cache_dir):
     """With every prompt outside the window nothing is kept: `kept` leaves the model untouched,
     `seen` pulls each scored prompt's label distribution towards the reference."""
-    import random
 
     from training.grpo import GrpoConfig
 
@@ -259,12 +271,8 @@ def test_kl_scope_seen_holds_the_prompts_dynamic_sampling_dropped(tiny_model_dir
         def p_last() -> float:
             return float(torch.cat([probs(g)[:, -1] for g in groups]).mean())  # noqa: B023 - read within this iteration
 
-        opt = torch.optim.Adam(params, lr=0.01)
         before = p_last()
-        for _ in range(8):
-            opt.zero_grad()
-            _, info = step(0, random.Random(0))
-            opt.step()
+        for info in _optimizer_steps(step, torch.optim.Adam(params, lr=0.01), 8):
             assert info["kept"] == 0 and info["examples"] == len(records), (scope, info)
         moved = p_last() - before
         assert (abs(moved) < 1e-6) if scope == "kept" else (moved > 0.05), (scope, before, moved)
@@ -279,7 +287,6 @@ def test_kl_scope_seen_holds_the_prompts_dynamic_sampling_dropped(tiny_model_dir
 def test_nll_weight_pulls_every_scored_prompt_towards_its_gold_label(tiny_model_dir, cache_dir):
     """Nothing kept and no KL: with `nll_weight` 0 the step leaves the model untouched; with 1 each
     scored prompt's gold log-probability rises (the anchor DPO has, on the prompts under the KL term)."""
-    import random
 
     from training.grpo import GrpoConfig
 
@@ -292,12 +299,8 @@ def test_nll_weight_pulls_every_scored_prompt_towards_its_gold_label(tiny_model_
         def gold_logprob() -> float:  # mean over the prompts (the random model's distributions are peaked: mean p hides it)
             return float(torch.cat([probs(g).gather(1, head.columns(g.golds).unsqueeze(1)).squeeze(1) for g in groups]).log().mean())  # noqa: B023
 
-        opt = torch.optim.Adam(params, lr=0.002)
         before = gold_logprob()
-        for _ in range(8):
-            opt.zero_grad()
-            _, info = step(0, random.Random(0))
-            opt.step()
+        for info in _optimizer_steps(step, torch.optim.Adam(params, lr=0.002), 8):
             assert info["kept"] == 0 and info["gold_nll"] > 0, (weight, info)
         moved = gold_logprob() - before
         assert (abs(moved) < 1e-5) if weight == 0 else (moved > 0.5), (weight, before, moved)
@@ -310,20 +313,15 @@ def test_nll_weight_pulls_every_scored_prompt_towards_its_gold_label(tiny_model_
 def _level_1_gain(tiny_model_dir, cache_dir, kept_balance: bool) -> tuple[float, dict[str, float]]:
     """Four exact-reward GRPO steps on seven level-4 prompts and one level-1 prompt, all kept:
     (change of the level-1 prompt's gold probability, the last step's log)."""
-    import random
 
     records = [CotRecord(TOY_PAIRS[0], RetrievedContext(), "", "rules")] * 7 + [CotRecord(TOY_PAIRS[3], RetrievedContext(), "", "rules")]
     step, params, groups, head, probs = _grpo_step_on(
         tiny_model_dir, cache_dir, records, torch.zeros(4), reward_estimate="exact", dynamic_sampling=False,
         kl_scope="kept", kl_beta=0.0, kept_balance=kept_balance)
     [level_1] = [g for g in groups if g.golds == [1]]
-    opt = torch.optim.SGD(params, lr=0.5)
     before = float(probs(level_1)[0, head.column(1)])
-    for _ in range(4):
-        opt.zero_grad()
-        _, info = step(0, random.Random(0))
-        opt.step()
-    return float(probs(level_1)[0, head.column(1)]) - before, info
+    logs = _optimizer_steps(step, torch.optim.SGD(params, lr=0.5), 4)
+    return float(probs(level_1)[0, head.column(1)]) - before, logs[-1]
 
 
 def test_kept_balance_gives_a_rarely_kept_level_the_weight_of_a_common_one(tiny_model_dir, cache_dir):
