@@ -295,10 +295,18 @@ def cmd_train_pipeline(args) -> int:
 def cmd_train_pool(args) -> int:
     from training.pooled import pool_runs, pooled_markdown
 
-    result = pool_runs([Path(r) for r in args.run], args.eval_set)
+    runs = [Path(r) for r in args.run]
+    result = pool_runs(runs, args.eval_set)
+    markdown = pooled_markdown(result)
+    if args.replicate:
+        from training.replicates import pool_replicates, replicates_markdown
+
+        others = [[Path(r) for r in group.split(",") if r] for group in args.replicate]
+        result["replicates"] = pool_replicates([runs, *others], args.eval_set)
+        markdown += "\n" + replicates_markdown(result["replicates"])
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(pooled_markdown(result), file=sys.stderr)
+    print(markdown, file=sys.stderr)
     print(json.dumps({k: v for k, v in result.items() if k != "stages"}))
     return 0
 
@@ -357,6 +365,11 @@ def add_training_commands(sub) -> None:
     )
     s.add_argument("--run", action="append", required=True, help="a run folder with an eval stage (repeat, one per fold)")
     s.add_argument("--set", dest="eval_set", default="esci-select", help="the eval set each run held out (default: esci-select)")
+    s.add_argument(
+        "--replicate", action="append", metavar="RUN,RUN",
+        help="the same folds trained with another seed, comma-separated in any order (repeatable): "
+        "adds each stage's mean over the replicates, their spread and intervals",
+    )
     s.add_argument("--out", help="also write the pooled report (JSON) here")
     s.set_defaults(func=cmd_train_pool)
 

@@ -56,11 +56,9 @@ def _pooled_report(parts: list[dict[str, Any]]) -> dict[str, Any]:
     return report
 
 
-def pool_runs(run_dirs: list[Path], set_name: str) -> dict[str, Any]:
-    """Per stage evaluated in every run: `set_name` of each run, concatenated, as one report.
-
-    Returns {"runs", "set", "n", "stages": {stage: report}, "rows": table rows, "paired": paired differences}.
-    """
+def pooled_reports(run_dirs: list[Path], set_name: str) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The pooled pairs' keys, and per stage evaluated in every run its report on them (with `gold` and `pred`,
+    in the keys' order): `set_name` of each run, concatenated, after every honesty check of this module."""
     if len(run_dirs) < 2:
         raise PoolError("pool at least two runs (one per fold)")
     if len({Path(r).resolve() for r in run_dirs}) < len(run_dirs):
@@ -88,12 +86,23 @@ def pool_runs(run_dirs: list[Path], set_name: str) -> dict[str, Any]:
             if k in seen:
                 raise PoolError(f"pair {k} is in {set_name!r} of both {seen[k]} and {run_dir}: the folds overlap")
             seen[k] = run_dir
-    pooled = {s: {"sets": {set_name: _pooled_report([per_run[r][s]["sets"][set_name] for r in per_run])}} for s in stages}
+    pooled = {s: _pooled_report([per_run[r][s]["sets"][set_name] for r in per_run]) for s in stages}
+    return list(seen), pooled
+
+
+def pool_runs(run_dirs: list[Path], set_name: str) -> dict[str, Any]:
+    """Per stage evaluated in every run: `set_name` of each run, concatenated, as one report.
+
+    Returns {"runs", "set", "n", "stages": {stage: report}, "rows": table rows, "paired": paired differences}.
+    """
+    keys, reports = pooled_reports(run_dirs, set_name)
+    pooled = {s: {"sets": {set_name: r}} for s, r in reports.items()}
+    stages = list(reports)
     rows = table_rows(pooled)
     return {
-        "runs": [str(r) for r in per_run],
+        "runs": [str(r) for r in run_dirs],
         "set": set_name,
-        "n": len(seen),
+        "n": len(keys),
         "stages": {s: {k: v for k, v in pooled[s]["sets"][set_name].items() if k not in ("gold", "pred")} for s in stages},
         "rows": rows,
         "paired": paired_differences(pooled),

@@ -91,3 +91,49 @@ def test_cli_pools_runs_and_refuses_overlap_with_exit_code_2(tmp_path):
     refused = pool(a, again)
     assert refused.returncode == 2 and "overlap" in refused.stderr and "Traceback" not in refused.stderr
     assert pool(a, a).returncode == 2
+    a2 = _run(tmp_path, "a2", fold_a, fold_b, {"baseline": [4, 4, 1], "sft": [4, 4, 1]})
+    b2 = _run(tmp_path, "b2", fold_b, fold_a, {"baseline": [4, 4], "sft": [4, 1]})
+    cmd = [sys.executable, "-m", "taosr1.cli", "train", "pool", "--run", str(a), "--run", str(b), "--replicate", f"{b2},{a2}"]
+    done = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    sft = next(r for r in json.loads(done.stdout)["replicates"]["rows"] if r["stage"] == "sft")
+    assert sft["macro_f1_per_replicate"][0] == 1.0 > sft["macro_f1_per_replicate"][1]
+    assert "Mean over 2 replicates" in done.stderr
+
+
+def test_replicates_average_each_seeds_pooled_metrics_on_aligned_pairs(tmp_path):
+    from training.replicates import pool_replicates
+
+    fold_a, fold_b = _pairs("a", [4, 4, 3, 1, 4]), _pairs("b", [4, 3, 3, 1])
+    refs = {"baseline": [4, 4, 4, 4, 4]}, {"baseline": [4, 4, 3, 1]}
+    seed1 = [_run(tmp_path, "a1", fold_a, fold_b, {**refs[0], "dpo": [4, 3, 3, 1, 4], "grpo": [4, 3, 3, 1, 4]}),
+             _run(tmp_path, "b1", fold_b, fold_a, {**refs[1], "dpo": [4, 3, 4, 1], "grpo": [4, 3, 3, 1]})]
+    seed2 = [_run(tmp_path, "b2", fold_b, fold_a, {**refs[1], "dpo": [4, 3, 4, 1], "grpo": [4, 4, 4, 4]}),  # other fold order
+             _run(tmp_path, "a2", fold_a, fold_b, {**refs[0], "dpo": [4, 3, 3, 1, 4], "grpo": [4, 4, 4, 1, 4]})]
+    result = pool_replicates([seed1, seed2], "esci-select", rounds=200)
+    assert result["replicates"] == 2 and result["n"] == 9
+    single = [{r["stage"]: r for r in pool_runs(runs, "esci-select")["rows"]} for runs in (seed1, seed2)]
+    grpo = next(r for r in result["rows"] if r["stage"] == "grpo")
+    assert grpo["macro_f1_per_replicate"] == [single[0]["grpo"]["macro_f1"], single[1]["grpo"]["macro_f1"]]
+    assert grpo["macro_f1_per_replicate"][0] > grpo["macro_f1_per_replicate"][1]  # the seeds differ
+    assert grpo["macro_f1_mean"] == round(sum(grpo["macro_f1_per_replicate"]) / 2, 4)
+    lo, hi = grpo["macro_f1_mean_ci90"]
+    assert lo <= grpo["macro_f1_mean"] <= hi
+    dpo = next(r for r in result["rows"] if r["stage"] == "dpo")
+    assert dpo["macro_f1_per_replicate"][0] == dpo["macro_f1_per_replicate"][1]  # same predictions, other order
+    assert [(p["stage"], p["against"]) for p in result["paired"]] == [("dpo", "baseline"), ("grpo", "baseline"), ("grpo", "dpo")]
+    step = result["paired"][-1]
+    expected = [single[r]["grpo"]["macro_f1"] - single[r]["dpo"]["macro_f1"] for r in (0, 1)]
+    assert step["macro_f1_diff_per_replicate"] == pytest.approx(expected, abs=2e-4)
+
+
+def test_replicates_refuse_other_folds_and_a_lone_cross_fit(tmp_path):
+    from training.replicates import pool_replicates
+
+    fold_a, fold_b, fold_c = _pairs("a", [4, 3, 1]), _pairs("b", [4, 1]), _pairs("c", [4, 1])
+    first = [_run(tmp_path, "a", fold_a, fold_b, {"sft": [4, 3, 1]}), _run(tmp_path, "b", fold_b, fold_a, {"sft": [4, 1]})]
+    other = [_run(tmp_path, "a2", fold_a, fold_c, {"sft": [4, 3, 1]}), _run(tmp_path, "c2", fold_c, fold_a, {"sft": [4, 1]})]
+    with pytest.raises(PoolError, match="other pairs"):
+        pool_replicates([first, other], "esci-select")
+    with pytest.raises(PoolError, match="at least two"):
+        pool_replicates([first], "esci-select")
