@@ -68,8 +68,13 @@ def pool_replicates(cross_fits: list[list[Path]], set_name: str, *, rounds: int 
     """
     if len(cross_fits) < 2:
         raise PoolError("give at least two replicates (the same folds trained with other seeds)")
+    runs = [Path(r).resolve() for group in cross_fits for r in group]
+    if len(set(runs)) < len(runs):
+        raise PoolError("a run is in two replicates: each replicate is its own training of the folds")
     keys, replicates = _aligned(cross_fits, set_name)
     stages = [s for s in replicates[0] if all(s in r for r in replicates)]
+    if not stages:
+        raise PoolError("no stage was evaluated in every replicate: run the same eval stages in each")
     gold = replicates[0][stages[0]]["gold"]
     n = len(gold)
 

@@ -137,3 +137,8 @@ def test_replicates_refuse_other_folds_and_a_lone_cross_fit(tmp_path):
         pool_replicates([first, other], "esci-select")
     with pytest.raises(PoolError, match="at least two"):
         pool_replicates([first], "esci-select")
+    with pytest.raises(PoolError, match="two replicates"):  # the same training counted twice
+        pool_replicates([first, list(reversed(first))], "esci-select")
+    again = [_run(tmp_path, "a3", fold_a, fold_b, {"dpo": [4, 3, 1]}), _run(tmp_path, "b3", fold_b, fold_a, {"dpo": [4, 1]})]
+    with pytest.raises(PoolError, match="no stage"):
+        pool_replicates([first, again], "esci-select")
