@@ -146,6 +146,15 @@ def bootstrap_interval(
         if other is not None:
             value -= classification_report(g, [other[i] for i in idx])[metric]
         values.append(value)
-    values.sort()
+    return percentile_interval(values, level)
+
+
+def percentile_interval(values: Sequence[float], level: float = 0.9) -> tuple[float, float]:
+    """The central `level` interval of bootstrap draws (the order statistics at its two tails).
+
+    >>> percentile_interval([3.0, 0.0, 4.0, 1.0, 2.0], level=0.5)
+    (1.0, 3.0)
+    """
+    ordered = sorted(values)
     tail = (1.0 - level) / 2
-    return values[int(tail * (rounds - 1))], values[int((1 - tail) * (rounds - 1))]
+    return ordered[int(tail * (len(ordered) - 1))], ordered[int((1 - tail) * (len(ordered) - 1))]

@@ -16,7 +16,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from relevance.metrics import classification_report
+from relevance.metrics import classification_report, percentile_interval
 from relevance.stages import REFERENCE_STAGES
 from training.evaluate import markdown_table
 from training.pooled import PoolError, pooled_reports
@@ -54,10 +54,7 @@ def _comparisons(stages: list[str]) -> list[tuple[str, str]]:
 
 
 def _interval(values: list[float], level: float = 0.9) -> list[float]:
-    values = sorted(values)
-    lo = values[int((1 - level) / 2 * len(values))]
-    hi = values[min(len(values) - 1, int((1 + level) / 2 * len(values)))]
-    return [round(lo, 4), round(hi, 4)]
+    return [round(v, 4) for v in percentile_interval(values, level)]
 
 
 def pool_replicates(cross_fits: list[list[Path]], set_name: str, *, rounds: int = 1000, seed: int = 0) -> dict[str, Any]:
@@ -68,15 +65,14 @@ def pool_replicates(cross_fits: list[list[Path]], set_name: str, *, rounds: int 
     """
     if len(cross_fits) < 2:
         raise PoolError("give at least two replicates (the same folds trained with other seeds)")
-    runs = [Path(r).resolve() for group in cross_fits for r in group]
-    if len(set(runs)) < len(runs):
+    every_run = [Path(r).resolve() for runs in cross_fits for r in runs]
+    if len(set(every_run)) < len(every_run):
         raise PoolError("a run is in two replicates: each replicate is its own training of the folds")
     keys, replicates = _aligned(cross_fits, set_name)
     stages = [s for s in replicates[0] if all(s in r for r in replicates)]
     if not stages:
         raise PoolError("no stage was evaluated in every replicate: run the same eval stages in each")
-    gold = replicates[0][stages[0]]["gold"]
-    n = len(gold)
+    gold, n = replicates[0][stages[0]]["gold"], len(keys)
 
     def metrics(idx: list[int] | None) -> dict[tuple[int, str], dict[str, float]]:
         g = gold if idx is None else [gold[i] for i in idx]
