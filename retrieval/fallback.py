@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,16 +32,20 @@ from relevance.cross_encoder import product_text
 from relevance.labels import DEFAULT_SCHEME, LabelScheme
 from relevance.scoring import DEFAULT_BETA, Scored, score_rows
 from relevance.types import LabeledPair, Product
+from retrieval import lexical
 
-#: the calibration file, beside the retrieval indexes (`taosr1 prepare` writes it)
+#: the calibration files, beside the retrieval indexes (`taosr1 prepare` writes them): the cosine tier's, the lexical tier's
 CALIBRATION_FILE = "fallback.json"
+LEXICAL_CALIBRATION_FILE = "fallback-lexical.json"
+#: the lexical tier's `embedder_id` (what computed the similarity), so a changed measure recalibrates
+LEXICAL_ID = "lexical-coverage-v1"
 #: temperatures tried when fitting the band softmax
 TEMPERATURES = tuple(float(t) for t in np.geomspace(0.005, 0.5, 40))
 
 
 @dataclass(frozen=True)
 class FallbackCalibration:
-    """Three ascending cosine thresholds (where levels 2, 3 and 4 start) and the band softmax temperature."""
+    """Three ascending similarity thresholds (where levels 2, 3 and 4 start) and the band softmax temperature."""
 
     thresholds: tuple[float, float, float]
     temperature: float
@@ -66,6 +72,19 @@ class FallbackCalibration:
 DEFAULT_CALIBRATION = FallbackCalibration(
     thresholds=(0.23, 0.369, 0.547), temperature=0.136, macro_f1=0.549, n=1539, data="built-in default (cases corpus, 2026-12-01)"
 )
+#: the lexical tier's, likewise (1,637 pairs of the shipped model's cases, macro-F1 0.526 there; rounded)
+DEFAULT_LEXICAL_CALIBRATION = FallbackCalibration(
+    thresholds=(0.176, 0.408, 0.729), temperature=0.246, macro_f1=0.526, n=1637,
+    data="built-in default (cases corpus, 2026-12-03)", embedder_id=LEXICAL_ID,
+)
+
+
+def load_calibration(index_dir: str | Path | None, name: str = CALIBRATION_FILE) -> FallbackCalibration:
+    """The calibration file `name` in `index_dir`, else its built-in default."""
+    path = Path(index_dir) / name if index_dir is not None else None
+    if path is not None and path.is_file():
+        return FallbackCalibration.load(path)
+    return DEFAULT_LEXICAL_CALIBRATION if name == LEXICAL_CALIBRATION_FILE else DEFAULT_CALIBRATION
 
 
 def levels_from_cosine(cos: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
@@ -173,34 +192,96 @@ def pairs_hash(pairs: Sequence[LabeledPair]) -> str:
     return digest.hexdigest()[:16]
 
 
-class FallbackScorer:
-    """Cosine → level bands on one embedder; `label_scores`/`score_pairs` like `relevance.judge.Judge`."""
+class LexicalScorer:
+    """The lexical tier on its own (retrieval.lexical coverage → level bands), a judge like FallbackScorer."""
 
-    name = "fallback"
+    name = "fallback-lexical"
+    engine_name = "lexical-coverage"
     explains = False
 
-    def __init__(self, embedder, calibration: FallbackCalibration = DEFAULT_CALIBRATION, scheme: LabelScheme = DEFAULT_SCHEME):
+    def __init__(self, calibration: FallbackCalibration = DEFAULT_LEXICAL_CALIBRATION, scheme: LabelScheme = DEFAULT_SCHEME):
+        self.calibration = calibration
+        self.scheme = scheme
+
+    def label_scores(self, queries: Sequence[str], products: Sequence[Product], progress=None, batch: int = 256) -> np.ndarray:
+        """(n, 4) logits, best-first: no embedder, about a microsecond per pair."""
+        out = band_logits(lexical.similarities(queries, products), self.calibration.thresholds, self.calibration.temperature)
+        if progress is not None:
+            progress.update(len(out))
+        return out
+
+    def score_pairs(
+        self, queries: Sequence[str], products: Sequence[Product], beta: float = DEFAULT_BETA, progress=None
+    ) -> list[Scored]:
+        return score_rows(self.label_scores(queries, products, progress=progress), self.scheme, beta)
+
+    def explain(self, *args, **kwargs):
+        raise NotImplementedError("the lexical scorer has no reasoning to explain")
+
+
+class FallbackScorer:
+    """Cosine → level bands on one embedder; `label_scores`/`score_pairs` like `relevance.judge.Judge`.
+
+    Product embeddings are kept in an LRU cache (`cache_size` texts): a catalogue's products come
+    back request after request, and only the texts not seen lately cost an embedder pass.
+    `quick_label_scores` is the lexical tier (retrieval.lexical), for pairs the embedder would
+    score too late."""
+
+    name = "fallback"
+    engine_name = "minilm-cosine"
+    explains = False
+
+    def __init__(
+        self,
+        embedder,
+        calibration: FallbackCalibration = DEFAULT_CALIBRATION,
+        scheme: LabelScheme = DEFAULT_SCHEME,
+        lexical_calibration: FallbackCalibration = DEFAULT_LEXICAL_CALIBRATION,
+        cache_size: int = 20_000,
+    ):
         if tuple(scheme.level_values) != (4, 3, 2, 1):
             raise ValueError(f"the fallback scorer maps to levels 4, 3, 2, 1; {scheme.name} has {scheme.level_values}")
         self.embedder = embedder
         self.calibration = calibration
+        self.lexical = LexicalScorer(lexical_calibration, scheme)
         self.scheme = scheme
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, embedder, index_dir: str | Path | None) -> FallbackScorer:
-        """The scorer with the calibration saved in `index_dir` (the built-in default when there is none)."""
-        path = Path(index_dir) / CALIBRATION_FILE if index_dir is not None else None
-        calibration = FallbackCalibration.load(path) if path is not None and path.is_file() else DEFAULT_CALIBRATION
-        return cls(embedder, calibration)
+        """The scorer with the calibrations saved in `index_dir` (the built-in defaults where there are none)."""
+        return cls(embedder, load_calibration(index_dir, CALIBRATION_FILE), lexical_calibration=load_calibration(index_dir, LEXICAL_CALIBRATION_FILE))
+
+    def uncached_texts(self, products: Sequence[Product]) -> int:
+        """How many distinct product texts of `products` an embedder pass would have to encode now."""
+        with self._lock:
+            return len({product_text(p) for p in products} - self._cache.keys())
+
+    def _product_vectors(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of `texts`: cached ones from the cache, the distinct others in one embedder pass."""
+        with self._lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        fresh = dict(zip(missing, self.embedder.encode(missing), strict=True)) if missing else {}
+        with self._lock:
+            vectors = [fresh[t] if t in fresh else self._cache[t] for t in texts]
+            for t in texts:  # most recently used last
+                if t in self._cache:
+                    self._cache.move_to_end(t)
+            self._cache.update(fresh)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return np.stack(vectors)
 
     def cosines(self, queries: Sequence[str], products: Sequence[Product]) -> np.ndarray:
-        """Cosine of each (query, product text) pair; each distinct query is embedded once."""
+        """Cosine of each (query, product text) pair; each distinct query and product text is embedded once."""
         if not queries:
             return np.zeros(0, dtype=np.float64)
         distinct = list(dict.fromkeys(queries))
         q = self.embedder.encode(distinct)
         row = {text: i for i, text in enumerate(distinct)}
-        p = self.embedder.encode([product_text(x) for x in products])
+        p = self._product_vectors([product_text(x) for x in products])
         return np.einsum("ij,ij->i", q[[row[x] for x in queries]], p).astype(np.float64)
 
     def label_scores(self, queries: Sequence[str], products: Sequence[Product], progress=None, batch: int = 256) -> np.ndarray:
@@ -214,6 +295,14 @@ class FallbackScorer:
                 progress.update(len(cos))
         return out
 
+    @property
+    def lexical_calibration(self) -> FallbackCalibration:
+        return self.lexical.calibration
+
+    def quick_label_scores(self, queries: Sequence[str], products: Sequence[Product]) -> np.ndarray:
+        """(n, 4) logits from the lexical tier (LexicalScorer): no embedder, about a microsecond per pair."""
+        return self.lexical.label_scores(queries, products)
+
     def score_pairs(
         self, queries: Sequence[str], products: Sequence[Product], beta: float = DEFAULT_BETA, progress=None
     ) -> list[Scored]:
@@ -223,36 +312,55 @@ class FallbackScorer:
         raise NotImplementedError("the fallback scorer has no reasoning to explain")
 
 
-def calibrate(embedder, pairs: Sequence[LabeledPair], data: str = "", grid: int = 32) -> FallbackCalibration:
-    """Thresholds (best macro-F1) and temperature (least NLL) fitted on `pairs` with `embedder`."""
+def calibrate_values(values: np.ndarray, pairs: Sequence[LabeledPair], data: str, scorer_id: str, grid: int = 32) -> FallbackCalibration:
+    """Thresholds (best macro-F1) and temperature (least NLL) fitted on one similarity per labelled pair."""
     if not pairs:
         raise ValueError("calibrating the fallback scorer needs labelled pairs")
-    scorer = FallbackScorer(embedder)
-    cos = scorer.cosines([p.query for p in pairs], [p.product for p in pairs])
     gold = np.array([int(p.level) for p in pairs])
-    thresholds, f1 = calibrate_thresholds(cos, gold, grid)
+    thresholds, f1 = calibrate_thresholds(values, gold, grid)
     return FallbackCalibration(
         thresholds=thresholds,
-        temperature=calibrate_temperature(cos, gold, thresholds),
+        temperature=calibrate_temperature(values, gold, thresholds),
         macro_f1=round(f1, 4),
         n=len(pairs),
         data=data,
         data_hash=pairs_hash(pairs),
-        embedder_id=getattr(embedder, "model_id", ""),
+        embedder_id=scorer_id,
     )
 
 
-def ensure_calibration(embedder, pairs: Sequence[LabeledPair], index_dir: str | Path, data: str = "") -> tuple[FallbackCalibration, bool]:
-    """Calibrate into `index_dir/fallback.json` unless it is current for these pairs; (calibration, cached)."""
-    path = Path(index_dir) / CALIBRATION_FILE
+def calibrate(embedder, pairs: Sequence[LabeledPair], data: str = "", grid: int = 32) -> FallbackCalibration:
+    """The cosine tier's calibration on `pairs` with `embedder`."""
+    cos = FallbackScorer(embedder).cosines([p.query for p in pairs], [p.product for p in pairs]) if pairs else np.zeros(0)
+    return calibrate_values(cos, pairs, data, getattr(embedder, "model_id", ""), grid)
+
+
+def calibrate_lexical(pairs: Sequence[LabeledPair], data: str = "", grid: int = 32) -> FallbackCalibration:
+    """The lexical tier's calibration on `pairs` (retrieval.lexical coverage)."""
+    values = lexical.similarities([p.query for p in pairs], [p.product for p in pairs])
+    return calibrate_values(values, pairs, data, LEXICAL_ID, grid)
+
+
+def _ensure(path: Path, pairs: Sequence[LabeledPair], scorer_id: str, make) -> tuple[FallbackCalibration, bool]:
     if path.is_file():
         try:
             saved = FallbackCalibration.load(path)
         except (ValueError, KeyError, TypeError, json.JSONDecodeError):
             saved = None
-        if saved is not None and saved.data_hash == pairs_hash(pairs) and saved.embedder_id == getattr(embedder, "model_id", ""):
+        if saved is not None and saved.data_hash == pairs_hash(pairs) and saved.embedder_id == scorer_id:
             return saved, True
-    calibration = calibrate(embedder, pairs, data)
+    calibration = make()
     path.parent.mkdir(parents=True, exist_ok=True)
     calibration.save(path)
     return calibration, False
+
+
+def ensure_calibration(embedder, pairs: Sequence[LabeledPair], index_dir: str | Path, data: str = "") -> tuple[FallbackCalibration, bool]:
+    """Calibrate into `index_dir/fallback.json` unless it is current for these pairs; (calibration, cached)."""
+    scorer_id = getattr(embedder, "model_id", "")
+    return _ensure(Path(index_dir) / CALIBRATION_FILE, pairs, scorer_id, lambda: calibrate(embedder, pairs, data))
+
+
+def ensure_lexical_calibration(pairs: Sequence[LabeledPair], index_dir: str | Path, data: str = "") -> tuple[FallbackCalibration, bool]:
+    """The lexical tier's calibration into `index_dir/fallback-lexical.json`, likewise."""
+    return _ensure(Path(index_dir) / LEXICAL_CALIBRATION_FILE, pairs, LEXICAL_ID, lambda: calibrate_lexical(pairs, data))

@@ -167,6 +167,12 @@ class Metrics:
             "deadline (queued work that did not finish in time).",
             ["endpoint", "reason"], registry=r,
         )
+        self.fallback_lexical_pairs = Counter(
+            "taosr1_fallback_lexical_pairs_total",
+            "Of the fallback's pairs, those scored by its lexical tier (retrieval.lexical) because the embedder "
+            "could not score them before their deadline (service.fallback_queue).",
+            registry=r,
+        )
         self.engine_tokens_per_s = Gauge(
             "taosr1_engine_tokens_per_second", "The serving engine's measured scoring speed (work tokens/s: shared prefix once plus suffixes; EWMA).", registry=r
         )

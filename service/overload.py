@@ -208,9 +208,11 @@ async def await_jobs(svc: Service, jobs: list[Job], expires: float | None, recei
 
 
 async def with_fallback(
-    svc: Service, groups: list[RenderedGroup], got: EngineRows, width: int, endpoint: str, timings: dict[str, float]
+    svc: Service, groups: list[RenderedGroup], got: EngineRows, width: int, endpoint: str, timings: dict[str, float],
+    deadline: Deadline | None = None,
 ) -> tuple[list[np.ndarray], list[list[str]]]:
-    """Each group's full rows: the engine's for what it scored, the fallback scorer's for the rest."""
+    """Each group's full rows: the engine's for what it scored, the fallback scorer's for the rest
+    (due by the deadline: its queue scores lexically what its embedder could not deliver in time)."""
     done = [np.asarray(r, dtype=np.float64) if r is not None else np.zeros((0, width)) for r in got.rows]
     need = [(g, i) for g, group in enumerate(groups) for i in range(len(done[g]), group.work.n)]
     extra = np.zeros((0, width))
@@ -219,7 +221,8 @@ async def with_fallback(
             raise RuntimeError("pairs left unscored without a fallback scorer")
         t = time.perf_counter()
         queries, products = [groups[g].query for g, _ in need], [groups[g].products[i] for g, i in need]
-        extra = await svc.fallback.score(queries, products)
+        expires = None if deadline is None else time.perf_counter() + deadline.remaining()
+        extra = await svc.fallback.score(queries, products, expires)
         timings["fallback"] = (time.perf_counter() - t) * 1000
     rows, scored_by, k = [], [], 0
     for g, group in enumerate(groups):

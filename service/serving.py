@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from relevance.core import WARM_UP, Explanation, RenderedGroup
+from relevance.core import Explanation, RenderedGroup
 from relevance.engines.base import ScoringGroup
 from relevance.listing_flags import listing_flags
 from relevance.retrieval_config import Retriever
@@ -28,7 +28,7 @@ from service import overload
 from service.batcher import Batcher
 from service.deadline import Deadline
 from service.errors import ServiceError
-from service.fallback_queue import FallbackQueue
+from service.fallback_queue import FallbackQueue, time_embedder
 from service.metrics import Metrics
 from service.pace_probe import PaceProbe
 from service.reloader import Reloader
@@ -109,13 +109,12 @@ class Service:
         embedder = kb.embedder if kb is not None else Embedder.load()
         index_dir = self.settings.resolved_index_dir
         scorer = FallbackScorer.open(embedder, index_dir if index_dir.is_dir() else None)
-        query, products = WARM_UP
-        for _ in range(2):  # the second pass is the measured one
-            t = time.perf_counter()
-            scorer.label_scores([query] * len(products), list(products))
-            pair_s = (time.perf_counter() - t) / len(products)
-        self.fallback = FallbackQueue(scorer, pair_s)
-        log.info("fallback scorer ready (thresholds %s, %s)", scorer.calibration.thresholds, scorer.calibration.data)
+        fixed_s, text_s = time_embedder(embedder)
+        self.fallback = FallbackQueue(scorer, text_s, fixed_s, on_lexical=self.metrics.fallback_lexical_pairs.inc)
+        log.info(
+            "fallback scorer ready (thresholds %s, %s; %.1f ms per call + %.1f ms per text)",
+            scorer.calibration.thresholds, scorer.calibration.data, fixed_s * 1000, text_s * 1000,
+        )
 
     def load(self, model_dir) -> LoadedModel:
         """Load and warm up a checkpoint with this service's retriever (blocking)."""
@@ -222,7 +221,7 @@ class Service:
             "queue": max(0.0, first_start - t1) * 1000,
             "inference": (t2 - first_start) * 1000,
         }
-        rows, scored_by = await overload.with_fallback(self, groups, got, len(core.scheme.levels), endpoint, timings)
+        rows, scored_by = await overload.with_fallback(self, groups, got, len(core.scheme.levels), endpoint, timings, deadline)
         return ScoredGroups(groups, [core.rows(r, beta) for r in rows], timings, scored_by)
 
     async def explain(

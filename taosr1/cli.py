@@ -80,15 +80,20 @@ def cmd_index_build(args) -> int:
 
 
 def calibrate_fallback(index_dir: Path) -> None:
-    """The fallback scorer's thresholds, calibrated on the cases corpus into <index_dir>/fallback.json (idempotent)."""
+    """The fallback scorer's thresholds (cosine and lexical tiers), calibrated on the cases corpus into
+    <index_dir>/fallback.json and fallback-lexical.json (idempotent)."""
     from retrieval.embedder import Embedder
-    from retrieval.fallback import ensure_calibration
+    from retrieval.fallback import ensure_calibration, ensure_lexical_calibration
 
     t = time.perf_counter()
     data = "cases corpus: " + cases_corpus_name()
-    cal, cached = ensure_calibration(Embedder.load(), default_case_pairs(), index_dir, data)
-    state = "cached" if cached else f"calibrated on {cal.n} pairs"
-    _log(f"fallback scorer {state}: thresholds {cal.thresholds}, macro-F1 {cal.macro_f1} ({time.perf_counter() - t:.1f}s)")
+    pairs = default_case_pairs()
+    for tier, (cal, cached) in (
+        ("fallback scorer", ensure_calibration(Embedder.load(), pairs, index_dir, data)),
+        ("fallback lexical tier", ensure_lexical_calibration(pairs, index_dir, data)),
+    ):
+        state = "cached" if cached else f"calibrated on {cal.n} pairs"
+        _log(f"{tier} {state}: thresholds {tuple(round(x, 3) for x in cal.thresholds)}, macro-F1 {cal.macro_f1} ({time.perf_counter() - t:.1f}s)")
 
 
 def cmd_prepare(args) -> int:
@@ -139,13 +144,16 @@ def serve_log_config() -> dict:
     return config
 
 
-#: `taosr1 eval --model fallback`: the calibrated MiniLM fallback scorer instead of a checkpoint
+#: `taosr1 eval --model fallback`: the calibrated MiniLM fallback scorer instead of a checkpoint;
+#: `--model fallback-lexical`: the fallback's lexical tier (retrieval.lexical)
 FALLBACK_MODEL = "fallback"
+LEXICAL_MODEL = "fallback-lexical"
 
 
 def load_judge(settings, model_dir: Path | None):
     """A judge on `model_dir` (default: the service's default model): LLM engine, the cross-encoder
-    baseline, `fallback` — the calibrated MiniLM fallback scorer — or `zero-shot` — the untrained
+    baseline, `fallback` — the calibrated MiniLM fallback scorer —, `fallback-lexical` — its lexical
+    tier —, or `zero-shot` — the untrained
     base model on a short prompt (relevance.zero_shot)."""
     from relevance.cross_encoder import CrossEncoderJudge, CrossEncoderModel, is_cross_encoder
     from relevance.engines.options import open_engine
@@ -160,6 +168,11 @@ def load_judge(settings, model_dir: Path | None):
 
         index_dir = settings.resolved_index_dir
         return FallbackScorer.open(Embedder.load(), index_dir if index_dir.is_dir() else None), index_dir / CALIBRATION_FILE
+    if model_dir is not None and str(model_dir) == LEXICAL_MODEL and not model_dir.exists():
+        from retrieval.fallback import LEXICAL_CALIBRATION_FILE, LexicalScorer, load_calibration
+
+        index_dir = settings.resolved_index_dir
+        return LexicalScorer(load_calibration(index_dir, LEXICAL_CALIBRATION_FILE)), index_dir / LEXICAL_CALIBRATION_FILE
     if model_dir is not None and str(model_dir) == ZERO_SHOT_MODEL and not model_dir.exists():
         from relevance.base_model import prepare_base_model
         from relevance.zero_shot import zero_shot_judge
@@ -219,7 +232,7 @@ def model_info(judge, path) -> dict:
     calibration = getattr(judge, "calibration", None)
     if calibration is not None:
         return {
-            "name": FALLBACK_MODEL, "stage": FALLBACK_MODEL, "path": str(path), "engine": "minilm-cosine",
+            "name": judge.name, "stage": judge.name, "path": str(path), "engine": judge.engine_name,
             "thresholds": list(calibration.thresholds), "temperature": calibration.temperature, "calibrated_on": calibration.data,
         }
     from relevance.zero_shot import ZERO_SHOT_PROMPT_VERSION
@@ -424,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["esci", "wands", "jsonl"])
     s.add_argument(
         "--model",
-        help="checkpoint folder (default: the embedded default), `fallback` for the fallback scorer, or `zero-shot` for "
+        help="checkpoint folder (default: the embedded default), `fallback` for the fallback scorer, `fallback-lexical` for "
+        "its lexical tier, or `zero-shot` for "
         "the untrained base model on a short label-first prompt (query, title, brand)",
     )
     s.add_argument("--engine", choices=["transformers", "vllm"])

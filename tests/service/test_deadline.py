@@ -386,14 +386,14 @@ def test_fallback_queue_scores_concurrent_requests_in_one_call_each_getting_its_
     pages = [[Product(f"{r}-{i}", f"x deg:{(7 * r + 11 * i) % 90}") for i in range(3 + r % 2)] for r in range(6)]
 
     async def run():
-        queue = FallbackQueue(scorer, pair_s=0.01)
+        queue = FallbackQueue(scorer, text_s=0.01)
         first = asyncio.create_task(queue.score(["q"] * len(pages[0]), pages[0]))
         await asyncio.sleep(0.03)  # the first call is running: the others wait for the next one
         assert queue.pending_pairs == len(pages[0])
         rest = [asyncio.create_task(queue.score(["q"] * len(p), p)) for p in pages[1:]]
         await asyncio.sleep(0)
         waiting = queue.pending_pairs
-        assert queue.reserve_s(2) > queue.reserve_s(0) > queue.pair_s * waiting
+        assert queue.reserve_s(2) > queue.reserve_s(0) > queue.text_s * waiting
         rows = await asyncio.gather(first, *rest)
         queue.close()
         return rows, waiting, queue.pending_pairs
@@ -411,7 +411,7 @@ def test_fallback_queue_fails_every_request_of_a_failed_call_and_skips_cancelled
     page = [Product(str(i), f"x deg:{10 * i}") for i in range(3)]
 
     async def failing():
-        queue = FallbackQueue(SlowCountingScorer(call_s=0.01, fail=True), pair_s=0.01)
+        queue = FallbackQueue(SlowCountingScorer(call_s=0.01, fail=True), text_s=0.01)
         results = await asyncio.gather(*[queue.score(["q"] * 3, page) for _ in range(3)], return_exceptions=True)
         return results, queue.pending_pairs
 
@@ -421,7 +421,7 @@ def test_fallback_queue_fails_every_request_of_a_failed_call_and_skips_cancelled
     scorer = SlowCountingScorer(call_s=0.05)
 
     async def cancelled():
-        queue = FallbackQueue(scorer, pair_s=0.01)
+        queue = FallbackQueue(scorer, text_s=0.01)
         first = asyncio.create_task(queue.score(["q"] * 3, page))
         await asyncio.sleep(0.01)
         gone = asyncio.create_task(queue.score(["q"] * 3, page))  # its client leaves before its call

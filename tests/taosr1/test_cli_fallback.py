@@ -1,4 +1,4 @@
-"""`taosr1 eval --model fallback`: the calibrated MiniLM fallback scorer gets its row like any model."""
+"""`taosr1 eval --model fallback` and `--model fallback-lexical`: the fallback scorer and its lexical tier get their rows like any model."""
 
 import json
 
@@ -14,3 +14,19 @@ def test_eval_fallback_prints_its_row(capsys, tmp_path, monkeypatch):
     assert report["n"] == 16 and 0 <= report["macro_f1"] <= 1 and 0 <= report["accuracy"] <= 1
     assert set(report["per_class"]) == {"4", "3", "2", "1"} or set(report["per_class"]) == {4, 3, 2, 1}
     assert report["model"]["name"] == "fallback" and len(report["model"]["thresholds"]) == 3
+
+
+def test_eval_fallback_lexical_prints_its_row_from_the_calibration_file(capsys, tmp_path, monkeypatch):
+    from relevance.types import LabeledPair, Product
+    from retrieval.fallback import ensure_lexical_calibration
+
+    index_dir = tmp_path / "indexes"
+    pairs = [LabeledPair("usb cable", Product(str(i), t), lv) for i, (t, lv) in enumerate([("usb cable 2m", 4), ("usb hub", 3), ("hdmi cable", 2), ("garden hose", 1)])]
+    calibration, _ = ensure_lexical_calibration(pairs, index_dir, "toy")
+    monkeypatch.setenv("TAOSR1_INDEX_DIR", str(index_dir))
+    data = REPO_ROOT / "training" / "data" / "fixtures" / "esci_dev.csv"
+    assert main(["eval", "--data", str(data), "--model", "fallback-lexical", "--limit", "16", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 16 and 0 <= report["macro_f1"] <= 1
+    assert report["model"]["name"] == "fallback-lexical" and report["model"]["engine"] == "lexical-coverage"
+    assert report["model"]["thresholds"] == list(calibration.thresholds) and report["model"]["calibrated_on"] == "toy"
