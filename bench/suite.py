@@ -302,9 +302,12 @@ def main() -> None:
 
     settings = Settings()
     torch.set_num_threads(settings.threads or len(os.sched_getaffinity(0)))
-    peak_bf16 = matmul_peak(torch.bfloat16)
-    peak_fp32 = matmul_peak(torch.float32)
     engine = create_engine("transformers", default_model_dir(settings), cache_dir=settings.cache_dir, **engine_options(settings))
+    from relevance.engines.transformers_engine import cpu_supports_bf16
+
+    # bf16 is measured only where it is native or served (emulated, its peak takes minutes and means little)
+    peak_bf16 = matmul_peak(torch.bfloat16) if engine.dtype == torch.bfloat16 or cpu_supports_bf16() else None
+    peak_fp32 = matmul_peak(torch.float32)
     peak = peak_bf16 if engine.dtype == torch.bfloat16 else peak_fp32
     knowledge = KnowledgeBase.load(settings.resolved_index_dir) if settings.retrieval else None
     work = Workload(engine, knowledge)
@@ -314,7 +317,7 @@ def main() -> None:
         "machine": f"{os.cpu_count()} CPU threads, torch {torch.__version__}, {torch.get_num_threads()} intra-op threads",
         "model": engine.manifest.name,
         "dtype": str(engine.dtype).replace("torch.", ""),
-        "peak_bf16_gflops": round(peak_bf16 / 1e9, 1),
+        "peak_bf16_gflops": round(peak_bf16 / 1e9, 1) if peak_bf16 is not None else None,
         "peak_fp32_gflops": round(peak_fp32 / 1e9, 1),
     }
     report["engine"] = engine_section(engine, work, peak, args.products)

@@ -7,8 +7,9 @@ GRPO — on the same CoT data (the default recipe's sources, a smaller synthetic
 same base model and LoRA settings. Prints one JSON object per stage and a last line with
 `examples_per_hour_vs_sequence_sft` (label SFT ÷ sequence SFT), each stage's `mfu` and
 `peak_rss_gb`. MFU counts 4 × decoder parameters per token (forward, and the backward to the
-activations; the frozen base gets no weight gradients) plus attention, over the measured bf16
-matmul peak. `--allocators glibc,jemalloc` runs every stage once per malloc (training.allocator)
+activations; the frozen base gets no weight gradients) plus attention, over the matmul peak
+measured in the dtype the stages train in (bf16 where the CPU multiplies it natively, else fp32:
+an emulated bf16 peak takes minutes to measure and is not what training runs at). `--allocators glibc,jemalloc` runs every stage once per malloc (training.allocator)
 and adds `jemalloc_vs_glibc` (examples/s ratio and both peak RSS per stage). Not part of the
 test suite; run on an otherwise idle machine:
 
@@ -111,10 +112,16 @@ def main() -> None:
     shutil.rmtree(run_dir, ignore_errors=True)
     cfgs = _configs(run_dir, args.steps, Path(args.recipe))
     run_stage("cot", cfgs)
-    peak = matmul_peak(torch.bfloat16)
+    from training.policy import bf16_native
+
+    peak_dtype = torch.bfloat16 if bf16_native("cpu") else torch.float32  # the dtype the stages train in (autocast)
+    peak = matmul_peak(peak_dtype)
     base = AutoModelForCausalLM.from_pretrained(str(Path(cfgs["run"].cache_dir) / "models" / "smollm2-135m-instruct"))
     per_token = 4.0 * decoder_params(base)
-    report = {"recipe": str(args.recipe), "peak_bf16_gflops": round(peak / 1e9, 1), "threads": torch.get_num_threads(), "steps": args.steps, "stages": {}}
+    dtype_name = str(peak_dtype).replace("torch.", "")
+    report = {"recipe": str(args.recipe), "peak_dtype": dtype_name, "peak_gflops": round(peak / 1e9, 1), "threads": torch.get_num_threads(), "steps": args.steps, "stages": {}}
+    if peak_dtype == torch.bfloat16:
+        report["peak_bf16_gflops"] = report["peak_gflops"]
     from relevance.environ import environment
     from training.allocator import choice, stage_env
 

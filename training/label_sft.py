@@ -69,14 +69,19 @@ class GroupStream:
         return out
 
 
-def rationale_backward(model, renderer: PromptRenderer, records: list[CotRecord], weight: float) -> tuple[float, int]:
+def rationale_backward(
+    model, renderer: PromptRenderer, records: list[CotRecord], weight: float, prompt_grad: bool = False
+) -> tuple[float, int]:
     """Back-propagate `weight` × the mean next-token NLL over the full label-first answers (label +
     rationale + end-of-turn) of `records`; returns that mean and the number of tokens the forwards ran.
 
     One record per forward/backward, each token's NLL divided by the answer tokens of them all, so
-    the gradient is the batch mean's: a step's activation peak is one full prompt + answer,
-    however many records it picked (as one padded batch, three or four long ESCI prompts made
-    the SFT stage's peak RSS).
+    the gradient is the batch mean's (as one padded batch, three or four long ESCI prompts made the
+    SFT stage's peak RSS). Unless `prompt_grad`, the prompt (all but its last token) runs without
+    gradients and hands its KV cache to the answer's forward: the term then teaches the answer
+    given the prompt's representation, not a new representation of the prompt (the label
+    objective trains that), so the ~90 % of its tokens that are prompt cost a forward only and
+    keep no activations.
     """
     from training.sft import answer_only_loss
 
@@ -85,12 +90,32 @@ def rationale_backward(model, renderer: PromptRenderer, records: list[CotRecord]
     answer_tokens = sum(len(answer) for _, answer in encoded)
     total, tokens = 0.0, 0
     for prompt, answer in encoded:
-        ids = torch.tensor([prompt + answer], device=device)
-        labels = torch.tensor([[-100] * len(prompt) + answer], device=device)
-        loss, _, _ = answer_only_loss(model, {"input_ids": ids, "labels": labels}, num_items_in_batch=answer_tokens)
+        if prompt_grad:
+            ids = torch.tensor([prompt + answer], device=device)
+            labels = torch.tensor([[-100] * len(prompt) + answer], device=device)
+            loss, _, _ = answer_only_loss(model, {"input_ids": ids, "labels": labels}, num_items_in_batch=answer_tokens)
+        else:
+            loss = detached_prompt_nll(model, prompt, answer, device) / answer_tokens
         (weight * loss).backward()
-        total, tokens = total + float(loss.detach()), tokens + ids.shape[1]
+        total, tokens = total + float(loss.detach()), tokens + len(prompt) + len(answer)
     return total, tokens
+
+
+def detached_prompt_nll(model, prompt: list[int], answer: list[int], device) -> torch.Tensor:
+    """Sum of the next-token NLL of `answer` after `prompt`, with gradients only through the answer's forward
+    (the last prompt token, which predicts the answer's first, and the answer tokens but the last)."""
+    from transformers import DynamicCache
+
+    backbone = model.get_decoder()
+    head, tail = prompt[:-1], [prompt[-1], *answer[:-1]]
+    cache = DynamicCache()
+    if head:
+        with torch.no_grad():
+            backbone(input_ids=torch.tensor([head], device=device), past_key_values=cache, use_cache=True)
+    positions = torch.arange(len(head), len(head) + len(tail), device=device).unsqueeze(0)
+    hidden = backbone(input_ids=torch.tensor([tail], device=device), position_ids=positions, past_key_values=cache, use_cache=True).last_hidden_state
+    logits = model.get_output_embeddings()(hidden[0]).float()
+    return F.cross_entropy(logits, torch.tensor(answer, device=device), reduction="sum")
 
 
 def label_sft_step(model, head: LabelHead, renderer, records, stream: GroupStream, weights: torch.Tensor, cfg, pad_id: int):
@@ -117,7 +142,7 @@ def label_sft_step(model, head: LabelHead, renderer, records, stream: GroupStrea
         picked = [records[i] for g in groups for i in g.records if rng.random() < cfg.rationale_fraction and records[i].rationale]
         loss = total
         if picked and cfg.rationale_weight > 0:
-            aux, aux_tokens = rationale_backward(model, renderer, picked, cfg.rationale_weight)
+            aux, aux_tokens = rationale_backward(model, renderer, picked, cfg.rationale_weight, cfg.rationale_prompt_grad)
             metrics["rationale_loss"] = aux
             metrics["tokens"] += float(aux_tokens)
             loss += cfg.rationale_weight * metrics["rationale_loss"]

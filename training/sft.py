@@ -55,6 +55,10 @@ class SftConfig(TuneConfig):
     class_balance: float = option(1.0, "objective label: class weights ∝ (1/frequency)^this (0 = unweighted)")
     rationale_fraction: float = option(0.1, "objective label: share of each step's examples that also get the rationale loss")
     rationale_weight: float = option(0.5, "objective label: weight of the rationale term")
+    rationale_prompt_grad: bool = option(
+        False, "objective label: back-propagate the rationale term through the prompt too (exact, ~2x its cost); "
+        "false: the prompt runs without gradients and hands its KV to the answer"
+    )
     inject_fraction: float = option(0.0, "objective label: add injected/neutral-noise copies of this share of the records")
     inject_below_exact_rate: float = option(
         1.0, "objective label: below-Exact records are copied at this multiple of inject_fraction (1: every level alike; 2 cost 0.13 macro-F1 on the synthetic hard set, model card)"

@@ -111,7 +111,7 @@ def test_rationale_term_one_record_at_a_time_has_the_padded_batch_gradient(tiny_
     trainable = [p for p in model.parameters() if p.requires_grad]
     model.eval()  # no LoRA dropout: both ways see the same function
 
-    loss, tokens = rationale_backward(model, renderer, records, 0.3)
+    loss, tokens = rationale_backward(model, renderer, records, 0.3, prompt_grad=True)
     one_by_one = [p.grad.clone() for p in trainable]
     model.zero_grad()
     seqs = [(prompt_ids(renderer, r), answer_ids(renderer, r.pair.level, r.rationale)) for r in records]
@@ -129,6 +129,44 @@ def test_rationale_term_one_record_at_a_time_has_the_padded_batch_gradient(tiny_
     gap = torch.sqrt(sum(((a - b) ** 2).sum() for a, b in zip(one_by_one, batched, strict=True)))
     norm = torch.sqrt(sum((b**2).sum() for b in batched))
     assert gap <= 1e-5 * norm, (float(gap), float(norm))
+
+
+def test_rationale_term_with_the_prompt_detached_has_the_same_loss_and_the_answers_gradient(tiny_model_dir, cache_dir):
+    """The default rationale term runs the prompt without gradients: same loss value as the exact term,
+    the exact gradient when the prompt is one token, and a gradient close to the exact one otherwise."""
+    from training.label_sft import detached_prompt_nll, rationale_backward
+
+    policy = load_policy(tiny_model_dir, cache_dir, build_config(TuneConfig, {"lora": True, "lora_r": 4}), "cpu", "float32")
+    model, renderer = policy.model, PromptRenderer(policy.tokenizer, TAOSR1)
+    records = [CotRecord(r.pair, r.context, f"because {r.pair.product.title} is what was asked", "rules") for r in _group_records()[:3]]
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.02)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    model.eval()
+
+    def grads(**kw):
+        model.zero_grad()
+        loss, tokens = rationale_backward(model, renderer, records, 0.3, **kw)
+        return loss, tokens, torch.cat([p.grad.flatten().clone() for p in trainable])
+
+    exact_loss, exact_tokens, exact = grads(prompt_grad=True)
+    loss, tokens, detached = grads()
+    assert loss == pytest.approx(exact_loss, rel=1e-5) and tokens == exact_tokens
+    cosine = float(exact @ detached / (exact.norm() * detached.norm()))
+    assert 0.5 < cosine < 1 - 1e-6, cosine  # the answer's share of the gradient, not all of it
+
+    from training.sft import answer_only_loss
+
+    prompt, answer = [policy.tokenizer.bos_token_id or 1], [5, 6, 7, 8]  # a one-token prompt: nothing to detach
+    model.zero_grad()
+    detached_prompt_nll(model, prompt, answer, "cpu").backward()
+    one = torch.cat([p.grad.flatten().clone() for p in trainable])
+    model.zero_grad()
+    full, _, _ = answer_only_loss(model, {"input_ids": torch.tensor([prompt + answer]), "labels": torch.tensor([[-100] + answer])})
+    (full * len(answer)).backward()
+    ref = torch.cat([p.grad.flatten().clone() for p in trainable])
+    assert torch.allclose(one, ref, atol=1e-6, rtol=1e-4)
 
 
 @pytest.fixture(scope="module")
