@@ -204,7 +204,7 @@ class LexicalScorer:
         self.scheme = scheme
 
     def label_scores(self, queries: Sequence[str], products: Sequence[Product], progress=None, batch: int = 256) -> np.ndarray:
-        """(n, 4) logits, best-first: no embedder, about a microsecond per pair."""
+        """(n, 4) logits, best-first: no embedder, tens of microseconds per pair."""
         out = band_logits(lexical.similarities(queries, products), self.calibration.thresholds, self.calibration.temperature)
         if progress is not None:
             progress.update(len(out))
@@ -300,7 +300,7 @@ class FallbackScorer:
         return self.lexical.calibration
 
     def quick_label_scores(self, queries: Sequence[str], products: Sequence[Product]) -> np.ndarray:
-        """(n, 4) logits from the lexical tier (LexicalScorer): no embedder, about a microsecond per pair."""
+        """(n, 4) logits from the lexical tier (LexicalScorer): no embedder, tens of microseconds per pair."""
         return self.lexical.label_scores(queries, products)
 
     def score_pairs(

@@ -11,7 +11,7 @@ for what waits is redone every fraction of a second on the pace just measured.
 The embedder has a pace too, and a burst can outrun it. Every request says when its rows are due
 (`expires`); the queue predicts when a call would finish — the call running now, then
 `fixed_s` + `text_s` per product text still to embed — and a request whose rows would be late
-is scored by the lexical tier at once instead (`scorer.quick_label_scores`, microseconds), so
+is scored by the lexical tier at once instead (`scorer.quick_label_scores`, no model), so
 the fallback answers within the deadline however deep the burst. Within a call, requests are
 taken earliest deadline first. `text_s` is measured (moving average over calls); `reserve_s` is
 the time a request keeps back for the fallback: the work queued ahead of it and its own.
@@ -88,15 +88,16 @@ class FallbackQueue:
         (every pair counted as a text to embed: an upper bound when the cache holds some)."""
         return self.text_s * (self.pending_pairs + pairs) + self.fixed_s
 
-    def _texts(self, products: Sequence[Product]) -> int:
+    def _texts(self, queries: Sequence[str], products: Sequence[Product]) -> int:
+        """Texts an embedder call for these pairs encodes: each distinct query, and the product texts not cached."""
         count = getattr(self.scorer, "uncached_texts", None)
-        return count(products) if count is not None else len(products)
+        return len(set(queries)) + (count(products) if count is not None else len(products))
 
     def _call_s(self, texts: int) -> float:
         return self.fixed_s + self.text_s * texts if texts else 0.0
 
     def _quick(self, w: _Waiting) -> None:
-        """Score a request's pairs with the lexical tier now."""
+        """Score a request's pairs with the lexical tier now (on the event loop: ~0.1 ms per pair with a long description)."""
         if not w.future.done():
             w.future.set_result(self.scorer.quick_label_scores(w.queries, w.products))
             self.lexical_pairs += len(w.queries)
@@ -111,7 +112,7 @@ class FallbackQueue:
         future = asyncio.get_running_loop().create_future()
         waiting = _Waiting(queries, products, future, expires)
         start = max(time.perf_counter(), self._busy_until)
-        if expires is not None and start + self._call_s(self._texts(products)) > expires:
+        if expires is not None and start + self._call_s(self._texts(queries, products)) > expires:
             self._quick(waiting)  # even alone, the next call would be late
             return await future
         self._waiting.append(waiting)
@@ -125,16 +126,17 @@ class FallbackQueue:
         MAX_CALL_TEXTS texts, at least one request), the texts it embeds, and those left for the call after;
         a request no call could serve in time is scored lexically now."""
         live = sorted((w for w in batch if not w.future.done()), key=lambda w: (w.expires is None, w.expires or 0.0))
-        now, taken, later, products, texts = time.perf_counter(), [], [], [], 0
+        now, taken, later, queries, products, texts = time.perf_counter(), [], [], [], [], 0
         for w in live:
-            if now + self._call_s(self._texts(w.products)) > (w.expires if w.expires is not None else float("inf")):
+            if now + self._call_s(self._texts(w.queries, w.products)) > (w.expires if w.expires is not None else float("inf")):
                 self._quick(w)  # late even in a call of its own
                 continue
-            more = self._texts([*products, *w.products])
+            more = self._texts([*queries, *w.queries], [*products, *w.products])
             if taken and (more > MAX_CALL_TEXTS or (w.expires is not None and now + self._call_s(more) > w.expires)):
                 later.append(w)  # the next call, planned again when this one is done
                 continue
             taken.append(w)
+            queries += w.queries
             products += w.products
             texts = more
         return taken, texts, later
