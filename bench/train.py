@@ -8,8 +8,9 @@ same base model and LoRA settings. Prints one JSON object per stage and a last l
 `examples_per_hour_vs_sequence_sft` (label SFT ÷ sequence SFT), each stage's `mfu` and
 `peak_rss_gb`. MFU counts 4 × decoder parameters per token (forward, and the backward to the
 activations; the frozen base gets no weight gradients) plus attention, over the matmul peak
-measured in the dtype the stages train in (bf16 where the CPU multiplies it natively, else fp32:
-an emulated bf16 peak takes minutes to measure and is not what training runs at). `--allocators glibc,jemalloc` runs every stage once per malloc (training.allocator)
+measured in the dtype the stages train in (`peak_dtype`: bf16 where the CPU multiplies it
+natively, else fp32 — an emulated bf16 peak takes minutes to measure and is not what training
+runs at). `--allocators glibc,jemalloc` runs every stage once per malloc (training.allocator)
 and adds `jemalloc_vs_glibc` (examples/s ratio and both peak RSS per stage). Not part of the
 test suite; run on an otherwise idle machine:
 
