@@ -79,12 +79,14 @@ DEFAULT_LEXICAL_CALIBRATION = FallbackCalibration(
 )
 
 
+#: each calibration file's built-in default
+DEFAULTS = {CALIBRATION_FILE: DEFAULT_CALIBRATION, LEXICAL_CALIBRATION_FILE: DEFAULT_LEXICAL_CALIBRATION}
+
+
 def load_calibration(index_dir: str | Path | None, name: str = CALIBRATION_FILE) -> FallbackCalibration:
     """The calibration file `name` in `index_dir`, else its built-in default."""
     path = Path(index_dir) / name if index_dir is not None else None
-    if path is not None and path.is_file():
-        return FallbackCalibration.load(path)
-    return DEFAULT_LEXICAL_CALIBRATION if name == LEXICAL_CALIBRATION_FILE else DEFAULT_CALIBRATION
+    return FallbackCalibration.load(path) if path is not None and path.is_file() else DEFAULTS[name]
 
 
 def levels_from_cosine(cos: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
@@ -192,12 +194,30 @@ def pairs_hash(pairs: Sequence[LabeledPair]) -> str:
     return digest.hexdigest()[:16]
 
 
-class LexicalScorer:
+class BandScorer:
+    """A judge that maps one similarity per pair to the four level bands: `score_pairs` from its `label_scores`."""
+
+    name: str
+    scheme: LabelScheme
+    explains = False
+
+    def label_scores(self, queries: Sequence[str], products: Sequence[Product], progress=None, batch: int = 256) -> np.ndarray:
+        raise NotImplementedError
+
+    def score_pairs(
+        self, queries: Sequence[str], products: Sequence[Product], beta: float = DEFAULT_BETA, progress=None
+    ) -> list[Scored]:
+        return score_rows(self.label_scores(queries, products, progress=progress), self.scheme, beta)
+
+    def explain(self, *args, **kwargs):
+        raise NotImplementedError(f"the {self.name} scorer has no reasoning to explain")
+
+
+class LexicalScorer(BandScorer):
     """The lexical tier on its own (retrieval.lexical coverage → level bands), a judge like FallbackScorer."""
 
     name = "fallback-lexical"
     engine_name = "lexical-coverage"
-    explains = False
 
     def __init__(self, calibration: FallbackCalibration = DEFAULT_LEXICAL_CALIBRATION, scheme: LabelScheme = DEFAULT_SCHEME):
         self.calibration = calibration
@@ -210,16 +230,8 @@ class LexicalScorer:
             progress.update(len(out))
         return out
 
-    def score_pairs(
-        self, queries: Sequence[str], products: Sequence[Product], beta: float = DEFAULT_BETA, progress=None
-    ) -> list[Scored]:
-        return score_rows(self.label_scores(queries, products, progress=progress), self.scheme, beta)
 
-    def explain(self, *args, **kwargs):
-        raise NotImplementedError("the lexical scorer has no reasoning to explain")
-
-
-class FallbackScorer:
+class FallbackScorer(BandScorer):
     """Cosine → level bands on one embedder; `label_scores`/`score_pairs` like `relevance.judge.Judge`.
 
     Product embeddings are kept in an LRU cache (`cache_size` texts): a catalogue's products come
@@ -229,7 +241,6 @@ class FallbackScorer:
 
     name = "fallback"
     engine_name = "minilm-cosine"
-    explains = False
 
     def __init__(
         self,
@@ -254,10 +265,10 @@ class FallbackScorer:
         """The scorer with the calibrations saved in `index_dir` (the built-in defaults where there are none)."""
         return cls(embedder, load_calibration(index_dir, CALIBRATION_FILE), lexical_calibration=load_calibration(index_dir, LEXICAL_CALIBRATION_FILE))
 
-    def uncached_texts(self, products: Sequence[Product]) -> int:
-        """How many distinct product texts of `products` an embedder pass would have to encode now."""
+    def missing_texts(self, products: Sequence[Product]) -> set[str]:
+        """The distinct product texts of `products` an embedder pass would have to encode now (not cached)."""
         with self._lock:
-            return len({product_text(p) for p in products} - self._cache.keys())
+            return {product_text(p) for p in products} - self._cache.keys()
 
     def _product_vectors(self, texts: list[str]) -> np.ndarray:
         """Embeddings of `texts`: cached ones from the cache, the distinct others in one embedder pass."""
@@ -303,13 +314,6 @@ class FallbackScorer:
         """(n, 4) logits from the lexical tier (LexicalScorer): no embedder, tens of microseconds per pair."""
         return self.lexical.label_scores(queries, products)
 
-    def score_pairs(
-        self, queries: Sequence[str], products: Sequence[Product], beta: float = DEFAULT_BETA, progress=None
-    ) -> list[Scored]:
-        return score_rows(self.label_scores(queries, products, progress=progress), self.scheme, beta)
-
-    def explain(self, *args, **kwargs):
-        raise NotImplementedError("the fallback scorer has no reasoning to explain")
 
 
 def calibrate_values(values: np.ndarray, pairs: Sequence[LabeledPair], data: str, scorer_id: str, grid: int = 32) -> FallbackCalibration:

@@ -44,10 +44,7 @@ def time_embedder(embedder, texts: int = 16, chars: int = 1000) -> tuple[float, 
     (each timed on its second pass, so warm-up costs are not counted). The texts are `chars` long —
     past the embedder's window (128 tokens), as listings with descriptions are — so the per-text cost
     starts as an upper bound; every call's measurement then moves it towards the real mix."""
-    from relevance.core import WARM_UP
-
-    words = " ".join(p.title for p in WARM_UP[1]).split()
-    filler = " ".join(words[i % len(words)] for i in range(chars // 4))[:chars]
+    filler = ("usb c charging cable 1m garden hose 15m " * (chars // 30 + 1))[:chars]
     batch = [f"{i} {filler}" for i in range(texts)]
     timings = []
     for sample in (batch[:1], batch):
@@ -91,10 +88,10 @@ class FallbackQueue:
         (every pair counted as a text to embed: an upper bound when the cache holds some)."""
         return self.text_s * (self.pending_pairs + pairs) + self.fixed_s
 
-    def _texts(self, queries: Sequence[str], products: Sequence[Product]) -> int:
-        """Texts an embedder call for these pairs encodes: each distinct query, and the product texts not cached."""
-        count = getattr(self.scorer, "uncached_texts", None)
-        return len(set(queries)) + (count(products) if count is not None else len(products))
+    def _needs(self, w: _Waiting) -> set[tuple[str, str]]:
+        """What an embedder call for a request's pairs encodes: its distinct queries and its product texts not
+        cached (each request's once: `_plan` unions them, so a plan is one pass over the waiting products)."""
+        return {("query", q) for q in w.queries} | {("product", t) for t in self.scorer.missing_texts(w.products)}
 
     def _call_s(self, texts: int) -> float:
         return self.fixed_s + self.text_s * texts if texts else 0.0
@@ -115,7 +112,7 @@ class FallbackQueue:
         future = asyncio.get_running_loop().create_future()
         waiting = _Waiting(queries, products, future, expires)
         start = max(time.perf_counter(), self._busy_until)
-        if expires is not None and start + self._call_s(self._texts(queries, products)) > expires:
+        if expires is not None and start + self._call_s(len(self._needs(waiting))) > expires:
             self._quick(waiting)  # even alone, the next call would be late
             return await future
         self._waiting.append(waiting)
@@ -129,19 +126,19 @@ class FallbackQueue:
         MAX_CALL_TEXTS texts, at least one request), the texts it embeds, and those left for the call after;
         a request no call could serve in time is scored lexically now."""
         live = sorted((w for w in batch if not w.future.done()), key=lambda w: (w.expires is None, w.expires or 0.0))
-        now, taken, later, queries, products, texts = time.perf_counter(), [], [], [], [], 0
+        now, taken, later, needs = time.perf_counter(), [], [], set()
         for w in live:
-            if now + self._call_s(self._texts(w.queries, w.products)) > (w.expires if w.expires is not None else float("inf")):
+            own = self._needs(w)
+            if now + self._call_s(len(own)) > (w.expires if w.expires is not None else float("inf")):
                 self._quick(w)  # late even in a call of its own
                 continue
-            more = self._texts([*queries, *w.queries], [*products, *w.products])
+            more = len(needs | own)
             if taken and (more > MAX_CALL_TEXTS or (w.expires is not None and now + self._call_s(more) > w.expires)):
                 later.append(w)  # the next call, planned again when this one is done
                 continue
             taken.append(w)
-            queries += w.queries
-            products += w.products
-            texts = more
+            needs |= own
+        texts = len(needs)
         return taken, texts, later
 
     async def _drain(self) -> None:

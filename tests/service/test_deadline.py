@@ -82,8 +82,13 @@ class SlowEngine:
 
 def burst(url: str, path: str, body: dict, n: int, timeout: float = 60) -> list[tuple[httpx.Response | None, float]]:
     """`n` identical requests at once; (response or None when the client gave up, seconds taken)."""
+    return bodies_at_once(url, path, [body] * n, timeout)
 
-    async def one(c):
+
+def bodies_at_once(url: str, path: str, bodies: list[dict], timeout: float = 60) -> list[tuple[httpx.Response | None, float]]:
+    """One request per body, all at once; (response or None when the client gave up, seconds taken)."""
+
+    async def one(c, body):
         t = time.perf_counter()
         try:
             r = await c.post(path, json=body)
@@ -93,9 +98,23 @@ def burst(url: str, path: str, body: dict, n: int, timeout: float = 60) -> list[
 
     async def run():
         async with httpx.AsyncClient(base_url=url, timeout=timeout) as c:
-            return await asyncio.gather(*[one(c) for _ in range(n)])
+            return await asyncio.gather(*[one(c, b) for b in bodies])
 
     return asyncio.run(run())
+
+
+def scored_in_time(answers: list[tuple[httpx.Response | None, float]], page: int) -> list[str]:
+    """Asserts every answer is a 200 within deadline + margin with `page` well-formed results; their `scored_by`."""
+    by = []
+    for r, seconds in answers:
+        assert r is not None and r.status_code == 200, r.text if r is not None else "client gave up"
+        assert seconds <= DEADLINE_MS / 1000 + MARGIN_S, seconds
+        results = r.json()["results"]
+        assert len(results) == page
+        for x in results:
+            assert abs(sum(x["probs"].values()) - 1) < 1e-4 and x["tier"] in {"Good", "Mid", "Bad"} and 0 <= x["score"] <= 1
+        by += [x["scored_by"] for x in results]
+    return by
 
 
 def metric(client: httpx.Client, name: str) -> float:
@@ -216,15 +235,7 @@ def test_fallback_mode_burst_answers_200_in_time_marking_the_fallback(tiny_model
         with srv.client() as c:
             fallback_pairs = metric(c, "taosr1_fallback_pairs_total")
             depth = metric(c, "taosr1_queue_depth_pairs")
-    by = []
-    for r, seconds in answers:
-        assert r.status_code == 200, r.text
-        assert seconds <= DEADLINE_MS / 1000 + MARGIN_S, seconds
-        results = r.json()["results"]
-        assert len(results) == len(PAGE)
-        for x in results:
-            assert abs(sum(x["probs"].values()) - 1) < 1e-4 and x["tier"] in {"Good", "Mid", "Bad"} and 0 <= x["score"] <= 1
-        by += [x["scored_by"] for x in results]
+    by = scored_in_time(answers, len(PAGE))
     assert "fallback" in by and "model" in by, by
     [(r, _)] = rerank  # can never fit: all of it from the fallback, still 200
     assert r.status_code == 200 and {x["scored_by"] for x in r.json()["results"]} == {"fallback"}

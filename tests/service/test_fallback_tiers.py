@@ -17,13 +17,13 @@ from retrieval.fallback import LEXICAL_CALIBRATION_FILE, FallbackScorer, calibra
 from service.fallback_queue import FallbackQueue, time_embedder
 from service.live import live_server
 from tests.service.test_deadline import (
-    DEADLINE_MS,
-    MARGIN_S,
     FakeEmbedder,
     SlowCountingScorer,
     SlowEngine,
+    bodies_at_once,
     deadline_settings,
     metric,
+    scored_in_time,
 )
 
 
@@ -71,11 +71,11 @@ def test_scorer_embeds_each_product_text_once_and_evicts_the_least_recently_used
     scorer = FallbackScorer(embedder, cache_size=3)
     page = [Product(str(i), f"x deg:{10 * i}") for i in range(3)]
     first = scorer.label_scores(["q"] * 6, page + page)  # the page twice in one call: three texts embedded
-    assert embedder.calls == [1, 3] and scorer.uncached_texts(page) == 0
+    assert embedder.calls == [1, 3] and not scorer.missing_texts(page)
     again = scorer.label_scores(["q"] * 3, page)
     assert np.allclose(again, first[:3]) and embedder.calls[-1] == 1  # only the query
     scorer.label_scores(["q"], [Product("n", "x deg:80")])  # a fourth text evicts the least recently used
-    assert scorer.uncached_texts(page) == 1 and scorer.uncached_texts(page[1:]) == 0
+    assert len(scorer.missing_texts(page)) == 1 and not scorer.missing_texts(page[1:])
     assert np.allclose(FallbackScorer(FakeEmbedder()).label_scores(["q"] * 3, page), again)  # the cache changes no row
 
 
@@ -172,29 +172,11 @@ def test_fallback_burst_of_distinct_pages_outrunning_the_embedder_answers_200_in
             {"query": "iphone 13 case", "products": [{"id": f"{r}-{i}", "title": f"case model {r * 8 + i} for iphone, colour {i}"} for i in range(8)]}
             for r in range(16)
         ]
-
-        async def run():
-            import httpx
-
-            async def one(c, body):
-                t = time.perf_counter()
-                r = await c.post("/relevance", json=body)
-                return r, time.perf_counter() - t
-
-            async with httpx.AsyncClient(base_url=srv.url, timeout=60) as c:
-                return await asyncio.gather(*[one(c, b) for b in bodies])
-
-        answers = asyncio.run(run())
+        answers = bodies_at_once(srv.url, "/relevance", bodies)
         embedder.encode = real_encode
         with srv.client() as c:
             lexical_pairs = metric(c, "taosr1_fallback_lexical_pairs_total")
             fallback_pairs = metric(c, "taosr1_fallback_pairs_total")
-    by = []
-    for r, seconds in answers:
-        assert r.status_code == 200, r.text
-        assert seconds <= DEADLINE_MS / 1000 + MARGIN_S, seconds
-        results = r.json()["results"]
-        assert len(results) == 8 and all(abs(sum(x["probs"].values()) - 1) < 1e-4 for x in results)
-        by += [x["scored_by"] for x in results]
+    by = scored_in_time(answers, 8)
     assert "fallback" in by and fallback_pairs == by.count("fallback")
     assert 0 < lexical_pairs <= fallback_pairs  # the embedder's share was what it could deliver in time
