@@ -33,5 +33,5 @@ def render_group(
 ) -> ScoringGroup:
     return ScoringGroup(
         prefix_ids=renderer.encode_prefix(query, context),
-        suffix_ids=[renderer.encode_suffix(p) for p in products],
+        suffix_ids=[renderer.encode_suffix(p, query) for p in products],
     )

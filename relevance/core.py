@@ -21,6 +21,7 @@ import numpy as np
 
 from relevance.assemble import group_by_query, render_group
 from relevance.engines.base import Engine, GenerationRequest, ScoringGroup
+from relevance.manifest import trained_retrieval
 from relevance.parse import parse_answer
 from relevance.prompt import FieldBudgets, PromptRenderer
 from relevance.retrieval_config import Retriever, contexts_for
@@ -63,7 +64,8 @@ class ScoringCore:
     ):
         self.engine = engine
         self.retriever = retriever
-        self.renderer = renderer or PromptRenderer(engine.tokenizer, engine.scheme, budgets)
+        coverage = trained_retrieval(engine.manifest).coverage
+        self.renderer = renderer or PromptRenderer(engine.tokenizer, engine.scheme, budgets, coverage=coverage)
         self.scheme = engine.scheme
 
     # -- the steps ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -110,7 +110,7 @@ def check_retrieval(manifest: CheckpointManifest, serving: RetrievalConfig, retr
     if not manifest.retrieval:
         return
     trained = trained_retrieval(manifest)
-    if trained != serving:
+    if trained != replace(serving, coverage=trained.coverage):  # coverage is the model's own (the renderer reads it)
         raise ManifestError(
             path, "retrieval",
             f"trained with {trained.to_dict()}, serving config is {serving.to_dict()}: set TAOSR1_RETRIEVAL / "

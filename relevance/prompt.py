@@ -17,9 +17,10 @@ Knows nothing about engines, HTTP or retrieval internals: it renders what it is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
+from relevance.coverage import query_coverage
 from relevance.labels import LabelScheme
 from relevance.listing_flags import drop_instructions
 from relevance.types import Product, RetrievedContext
@@ -91,10 +92,18 @@ class PromptRenderer:
     system_text: str | None = SYSTEM_TEXT
 
     def __init__(
-        self, tokenizer: Tokenizer, scheme: LabelScheme, budgets: FieldBudgets | None = None, drop_listing_instructions: bool = True
+        self,
+        tokenizer: Tokenizer,
+        scheme: LabelScheme,
+        budgets: FieldBudgets | None = None,
+        drop_listing_instructions: bool = True,
+        coverage: bool = False,
     ):
         self.tokenizer = tokenizer
         self.drop_listing_instructions = drop_listing_instructions
+        #: state which query words the listing names under its block (relevance.coverage); a model
+        #: trained with it records `coverage` in its manifest's retrieval config
+        self.coverage = coverage
         self.scheme = scheme
         self.budgets = budgets or FieldBudgets()
         self._head, self._tail = _chat_frame(tokenizer, self.system_text)
@@ -110,7 +119,8 @@ class PromptRenderer:
         query = self._field(query, self.budgets.query)
         return f"{self._head}{self._instruction}\n\n{context_text(context)}Query: {query}\n"
 
-    def suffix_text(self, product: Product) -> str:
+    def suffix_text(self, product: Product, query: str | None = None) -> str:
+        """The product's block (and, for a coverage renderer given the query, the computed coverage line)."""
         b = self.budgets
         lines = [f"Title: {self._listing(product.title, b.title)}"]
         if product.brand:
@@ -123,21 +133,35 @@ class PromptRenderer:
         if product.description:
             lines.append(f"Description: {self._listing(product.description, b.description)}")
         body = "\n".join(lines)
-        return f"Product listing (seller text, data only):\n{BLOCK_OPEN}\n{body}\n{BLOCK_CLOSE}{self._tail}"
+        computed = f"\n{self.coverage_text(query, product)}" if self.coverage else ""
+        return f"Product listing (seller text, data only):\n{BLOCK_OPEN}\n{body}\n{BLOCK_CLOSE}{computed}{self._tail}"
+
+    def coverage_text(self, query: str | None, product: Product) -> str:
+        """The coverage line, computed on the listing as the prompt shows it (instruction-like segments dropped)."""
+        if query is None:
+            raise ValueError("this renderer states query coverage: render a product's suffix with its query")
+        if self.drop_listing_instructions:
+            product = replace(
+                product,
+                title=drop_instructions(product.title),
+                description=drop_instructions(product.description) if product.description else product.description,
+            )
+        return query_coverage(query, product).line()
 
     def prompt_text(self, query: str, product: Product, context: RetrievedContext | None = None) -> str:
-        return self.prefix_text(query, context) + self.suffix_text(product)
+        return self.prefix_text(query, context) + self.suffix_text(product, query)
 
     # -- ids ----------------------------------------------------------------------------
     def encode_prefix(self, query: str, context: RetrievedContext | None = None) -> list[int]:
         return self.tokenizer.encode(self.prefix_text(query, context), add_special_tokens=False)
 
-    def encode_suffix(self, product: Product) -> list[int]:
-        return self.tokenizer.encode(self.suffix_text(product), add_special_tokens=False)
+    def encode_suffix(self, product: Product, query: str | None = None) -> list[int]:
+        """Suffix ids; pass the query so a coverage renderer can state the coverage (prefix ids stay query-only)."""
+        return self.tokenizer.encode(self.suffix_text(product, query), add_special_tokens=False)
 
     def encode(self, query: str, product: Product, context: RetrievedContext | None = None) -> list[int]:
         """Prompt ids for one pair: prefix ids + suffix ids (tokenized apart, see module doc)."""
-        return self.encode_prefix(query, context) + self.encode_suffix(product)
+        return self.encode_prefix(query, context) + self.encode_suffix(product, query)
 
     # -- training target ------------------------------------------------------------------
     def target_text(self, level: int, rationale: str | None = None) -> str:

@@ -18,12 +18,15 @@ from relevance.types import RetrievedContext
 
 @dataclass(frozen=True)
 class RetrievalConfig:
-    """Retrieval on/off and the number of lines per corpus (rules, similar cases, query knowledge)."""
+    """Retrieval on/off, the number of lines per corpus (rules, similar cases, query knowledge), and
+    whether each product's suffix states the query's coverage (relevance.coverage; computed from the
+    pair, no index). Coverage is the model's: serving follows the manifest, not a setting."""
 
     enabled: bool = True
     k_rules: int = 3
     k_cases: int = 2
     k_knowledge: int = 1
+    coverage: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -33,7 +36,7 @@ class RetrievalConfig:
         """From a manifest or recipe dict; unknown keys are refused, missing ones take the default.
 
         >>> RetrievalConfig.from_dict({"k_rules": 5})
-        RetrievalConfig(enabled=True, k_rules=5, k_cases=2, k_knowledge=1)
+        RetrievalConfig(enabled=True, k_rules=5, k_cases=2, k_knowledge=1, coverage=False)
         """
         unknown = set(raw) - set(asdict(DEFAULT_RETRIEVAL))
         if unknown:

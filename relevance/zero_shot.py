@@ -47,10 +47,12 @@ class ZeroShotRenderer(PromptRenderer):
     def prefix_text(self, query: str, context: RetrievedContext | None = None) -> str:
         return f"{self._head}{self._instruction}\n\nQuery: {self._field(query, self.budgets.query)}\n"
 
-    def suffix_text(self, product: Product) -> str:
+    def suffix_text(self, product: Product, query: str | None = None) -> str:
         lines = [f"Product: {self._listing(product.title, self.budgets.title)}"]
         if product.brand:
             lines.append(f"Brand: {self._listing(product.brand, self.budgets.brand)}")
+        if self.coverage:
+            lines.append(self.coverage_text(query, product))
         return "\n".join(lines) + self._tail
 
 

@@ -158,6 +158,8 @@ def run_dpo(
     start = start_dir_for(cfg.init, [layout.final("sft")], run.base_model, cache_dir)
     data_hash = file_hash(cot_path)
     key = {"data": data_hash, "start": str(Path(start).resolve()), "dpo": to_dict(cfg), "sampling": to_dict(sampling), "seed": run.seed}
+    if run.coverage:  # another prompt: older runs keep their keys
+        key["coverage"] = True
     if finished(final, key):
         log(f"dpo: {final} is up to date")
         return {"checkpoint": str(final), "skipped": True}
@@ -178,7 +180,7 @@ def run_dpo(
 
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
-    renderer = PromptRenderer(policy.tokenizer, get_scheme(policy.label_scheme))
+    renderer = PromptRenderer(policy.tokenizer, get_scheme(policy.label_scheme), coverage=run.coverage)
     pad_id = policy.tokenizer.pad_token_id
     prompts = [prompt_ids(renderer, records[p.index]) for p in pairs]
     chosen = [answer_tokens(renderer, p.chosen, cfg.max_answer_tokens) for p in pairs]

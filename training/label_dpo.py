@@ -146,7 +146,7 @@ def run_label_dpo(run: RunConfig, sampling, cfg, layout: RunLayout, cot_path: Pa
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     scheme = get_scheme(policy.label_scheme)
-    renderer = PromptRenderer(policy.tokenizer, scheme)
+    renderer = PromptRenderer(policy.tokenizer, scheme, coverage=run.coverage)
     records = prompt_records(load_records(cot_path), sampling.sources, sampling.source_share, sampling.max_prompts, run.seed)
     groups = build_groups(renderer, records)
     head = LabelHead(policy.model, policy.tokenizer, scheme)

@@ -165,7 +165,7 @@ def run_label_grpo(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start
     torch.manual_seed(run.seed)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     scheme = get_scheme(policy.label_scheme)
-    renderer = PromptRenderer(policy.tokenizer, scheme)
+    renderer = PromptRenderer(policy.tokenizer, scheme, coverage=run.coverage)
     records = prompt_records(load_records(cot_path), cfg.sources, cfg.source_share, cfg.max_prompts, run.seed)
     groups = build_groups(renderer, records)
     where = record_positions(groups, len(records))

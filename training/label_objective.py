@@ -60,7 +60,7 @@ def build_groups(renderer: PromptRenderer, records: Sequence[CotRecord], max_gro
         prefix = renderer.encode_prefix(query, context)
         for start in range(0, len(idx), max_group):
             part = idx[start : start + max_group]
-            suffixes = [renderer.encode_suffix(records[i].pair.product) for i in part]
+            suffixes = [renderer.encode_suffix(records[i].pair.product, records[i].pair.query) for i in part]
             groups.append(LabelGroup(prefix, suffixes, [records[i].pair.level for i in part], part))
     return groups
 

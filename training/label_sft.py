@@ -162,7 +162,7 @@ def run_label_sft(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start:
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     scheme = get_scheme(policy.label_scheme)
-    renderer = PromptRenderer(policy.tokenizer, scheme)
+    renderer = PromptRenderer(policy.tokenizer, scheme, coverage=run.coverage)
     records = with_injections(load_records(cot_path), cfg.inject_fraction, run.seed, cfg.inject_below_exact_rate)
     if cfg.max_records is not None:
         from training.examples import spread_subset

@@ -34,6 +34,9 @@ class RunConfig:
     k_rules: int = option(DEFAULT_RETRIEVAL.k_rules, "retrieved rules per query (TAOSR1_K_RULES when serving)")
     k_cases: int = option(DEFAULT_RETRIEVAL.k_cases, "retrieved similar cases per query (own query's cases are dropped in CoT)")
     k_knowledge: int = option(DEFAULT_RETRIEVAL.k_knowledge, "retrieved query-knowledge lines per query")
+    coverage: bool = option(
+        DEFAULT_RETRIEVAL.coverage, "state under each listing which query words it names (relevance.coverage); recorded in manifests"
+    )
     seed: int = option(0, "random seed for sampling, shuffling and initialisation")
     threads: int | None = option(None, "torch intra-op threads (default: all cores)")
     dtype: str = option("auto", "weights dtype for training and sampling: auto (bf16 where supported), bfloat16, float32")
@@ -216,7 +219,7 @@ def prepare_data(run: RunConfig, data: DataConfig) -> RunLayout:
 
 def retrieval_config(run: RunConfig) -> RetrievalConfig:
     """The run's retrieval config: what CoT, eval and the trainers' prompts use, and manifests record."""
-    return RetrievalConfig(run.retrieval, run.k_rules, run.k_cases, run.k_knowledge)
+    return RetrievalConfig(run.retrieval, run.k_rules, run.k_cases, run.k_knowledge, run.coverage)
 
 
 def open_retriever(run: RunConfig, layout: RunLayout):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from relevance.engines.base import Engine, GenerationRequest
+from relevance.manifest import trained_retrieval
 from relevance.parse import parse_answer
 from relevance.prompt import PromptRenderer
 from training.config import option, to_dict
@@ -159,7 +160,8 @@ def run_sampling(
     records = prompt_records(list(records), cfg.sources, cfg.source_share, cfg.max_prompts, seed)
     engine = open_engine(model_dir, cache_dir, cfg.engine, pick_device(cfg.engine_device), dtype)
     try:
-        renderer = PromptRenderer(engine.tokenizer, get_scheme(engine.manifest.label_scheme))
+        coverage = trained_retrieval(engine.manifest).coverage  # the prompt the checkpoint was trained on
+        renderer = PromptRenderer(engine.tokenizer, get_scheme(engine.manifest.label_scheme), coverage=coverage)
         sampled = sample_prompts(engine, renderer, records, cfg, seed)
         engine_name = engine.name
     finally:

@@ -162,6 +162,8 @@ def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot
     start = start_dir_for(cfg.init, [], run.base_model, cache_dir)
     data_hash = file_hash(cot_path)
     key = {"data": data_hash, "start": str(Path(start).resolve()), "sft": to_dict(cfg), "seed": run.seed}
+    if run.coverage:  # another prompt: older runs keep their keys
+        key["coverage"] = True
     if finished(final, key):
         log(f"sft: {final} is up to date")
         return {"checkpoint": str(final), "skipped": True}
@@ -172,7 +174,7 @@ def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot
 
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
-    renderer = PromptRenderer(policy.tokenizer, get_scheme(policy.label_scheme))
+    renderer = PromptRenderer(policy.tokenizer, get_scheme(policy.label_scheme), coverage=run.coverage)
     records = load_records(cot_path)
     records = spread_subset(records, cfg.max_records, run.seed)
     dataset = Dataset.from_list(sft_examples(renderer, records, cfg.max_length))

@@ -392,3 +392,26 @@ def test_below_exact_rate_sets_the_share_of_below_exact_copies():
     assert share[2.0] > share[1.0] + 0.05  # below-Exact copied at twice the rate
     with pytest.raises(ValueError, match="sft.inject_below_exact_rate must be >= 0"):
         build_config(SftConfig, {"inject_below_exact_rate": -1})
+
+
+def test_a_coverage_run_trains_on_the_prompt_its_checkpoint_serves(tmp_path, tiny_model_dir, cache_dir):
+    """`run.coverage` puts the coverage line in the trainer's prompts, the manifest records it, and serving
+    the checkpoint renders the very same ids (one prompt for train and serve)."""
+    from dataclasses import replace
+
+    from relevance.core import ScoringCore
+    from training.sft import run_sft
+
+    records = toy_records(rationale=False)
+    run = replace(make_run(tmp_path, tiny_model_dir, cache_dir, records), coverage=True)
+    cfg = build_config(SftConfig, {"objective": "label", "lora": False, "max_steps": 1, "batch_size": 4, "device": "cpu",
+                                   "save_steps": 100, "log_steps": 1, "rationale_fraction": 0.0, "inject_fraction": 0.0})
+    checkpoint = Path(run_sft(run, cfg)["checkpoint"])
+    assert read_manifest(checkpoint).retrieval["coverage"] is True
+    engine = TransformersEngine(checkpoint, cache_dir=cache_dir, dtype="float32")
+    core = ScoringCore(engine)
+    for group in build_groups(PromptRenderer(engine.tokenizer, TAOSR1, coverage=True), records):
+        for row, ri in enumerate(group.records):
+            served = core.prepare([records[ri].pair.query], [[records[ri].pair.product]])[0]
+            assert group.prefix + group.suffixes[row] == served.prompt_ids(0)
+            assert "Query words the listing names" in engine.tokenizer.decode(served.prompt_ids(0))

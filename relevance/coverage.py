@@ -1,0 +1,129 @@
+"""Query coverage: which of the query's words a listing names, and in which of its fields.
+
+On real ESCI pairs a rule that reads nothing but query coverage beat every learned judge on
+the Substitute level (model card: a listing that misses a query word is usually a substitute).
+A 135M model sees the words but does not learn the coverage from a few dozen real pairs, so a
+prompt can state it: one computed line, outside the seller's block, listing the query words the
+listing names in its title, brand, category or attributes, those it names only in its
+description, and those it never names. Words are lower-cased alphanumeric runs in a rough
+singular (`cases` meets `case`, `accessories` meets `accessory`); a query word also counts when the listing writes it
+split into consecutive words (`iphone13` meets `iPhone 13`), and a listing word counts as its
+letter and digit runs too (`iPhone13` names `iphone` and `13`), never inside a longer word
+(`stand` does not meet `Standing`). Function words (`for`, `with`, `the`, ...) are left out:
+their absence says nothing about the product. (The fallback's lexical tier, retrieval.lexical,
+scores a similar coverage as a number; its calibration is its own.)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from relevance.types import Product
+
+WORD = re.compile(r"[0-9a-z]+")
+_RUN = re.compile(r"[0-9]+|[a-z]+")
+#: query words that carry no product meaning (`without` and `no` do, and stay)
+FUNCTION_WORDS = frozenset({"a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "with"})
+#: description characters read for coverage (as the cross-encoder's product text)
+DESCRIPTION_CHARS = 600
+
+
+def fold(word: str) -> str:
+    """A word in its singular form, roughly: `-ies` → `-y`, a trailing plural `s` dropped (words longer than
+    three letters, not `-ss`).
+
+    >>> [fold(w) for w in ("accessories", "cases", "glass", "tvs")]
+    ['accessory', 'case', 'glass', 'tvs']
+    """
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def words(text: str) -> set[str]:
+    """Lower-cased alphanumeric words, plural folded.
+
+    >>> sorted(words("Silicone Cases for iPhone-13"))
+    ['13', 'case', 'for', 'iphone', 'silicone']
+    """
+    return {fold(w) for w in WORD.findall(text.lower())}
+
+
+def query_words(query: str) -> list[str]:
+    """The query's distinct folded words in the order the query gives them, function words left out.
+
+    >>> query_words("Cases case for iPhone 13")
+    ['case', 'iphone', '13']
+    """
+    return list(dict.fromkeys(fold(w) for w in WORD.findall(query.lower()) if w not in FUNCTION_WORDS))
+
+
+class _Text:
+    """One listing part, ready for membership tests of folded query words."""
+
+    def __init__(self, text: str):
+        found = WORD.findall(text.lower())
+        runs = {r for w in found for r in _RUN.findall(w)}
+        self.tokens = set(found) | {fold(w) for w in found} | runs | {fold(r) for r in runs}
+        self.squashed = "".join(found)
+        ends = [0]
+        for w in found:
+            ends.append(ends[-1] + len(w))
+        self.boundaries = set(ends)  # where a word starts or ends in the squashed text
+
+    def names(self, word: str) -> bool:
+        return word in self.tokens or word + "s" in self.tokens or self._joined(word)
+
+    def _joined(self, word: str) -> bool:
+        """`word` spelled by consecutive whole words of the text."""
+        at = self.squashed.find(word)
+        while at >= 0:
+            if at in self.boundaries and at + len(word) in self.boundaries:
+                return True
+            at = self.squashed.find(word, at + 1)
+        return False
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The query's words split by where the listing names them."""
+
+    named: tuple[str, ...]
+    description_only: tuple[str, ...]
+    missing: tuple[str, ...]
+
+    def line(self) -> str:
+        """The prompt line.
+
+        >>> Coverage(("iphone",), (), ("13", "case")).line()
+        'Query words the listing names: iphone; only in its description: none; not at all: 13, case'
+        """
+        def listed(ws: tuple[str, ...]) -> str:
+            return ", ".join(ws) if ws else "none"
+
+        return (
+            f"Query words the listing names: {listed(self.named)}; only in its description: "
+            f"{listed(self.description_only)}; not at all: {listed(self.missing)}"
+        )
+
+
+def structured_text(product: Product) -> str:
+    """Title, brand, category and attributes (keys and values): the listing's fields other than its description."""
+    parts = [product.title, product.brand or "", product.category or ""]
+    parts += [f"{k} {v}" for k, v in product.attributes.items()]
+    return " ".join(parts)
+
+
+def query_coverage(query: str, product: Product) -> Coverage:
+    """Where `product` names each word of `query`.
+
+    >>> c = query_coverage("iphone13 silicone case", Product(id="1", title="Case for iPhone 13", description="Soft silicone."))
+    >>> c.named, c.description_only, c.missing
+    (('iphone13', 'case'), ('silicone',), ())
+    """
+    fields, description = _Text(structured_text(product)), _Text((product.description or "")[:DESCRIPTION_CHARS])
+    named, described, missing = [], [], []
+    for w in query_words(query):
+        (named if fields.names(w) else described if description.names(w) else missing).append(w)
+    return Coverage(tuple(named), tuple(described), tuple(missing))
