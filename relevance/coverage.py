@@ -27,6 +27,8 @@ _RUN = re.compile(r"[0-9]+|[a-z]+")
 FUNCTION_WORDS = frozenset({"a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "with"})
 #: description characters read for coverage (as the cross-encoder's product text)
 DESCRIPTION_CHARS = 600
+#: query words stated at most (the prompt's query budget is 48 tokens)
+MAX_QUERY_WORDS = 16
 
 
 def fold(word: str) -> str:
@@ -56,7 +58,7 @@ def query_words(query: str) -> list[str]:
     >>> query_words("Cases case for iPhone 13")
     ['case', 'iphone', '13']
     """
-    return list(dict.fromkeys(fold(w) for w in WORD.findall(query.lower()) if w not in FUNCTION_WORDS))
+    return list(dict.fromkeys(fold(w) for w in WORD.findall(query.lower()) if w not in FUNCTION_WORDS))[:MAX_QUERY_WORDS]
 
 
 class _Text:

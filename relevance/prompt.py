@@ -141,10 +141,16 @@ class PromptRenderer:
         if query is None:
             raise ValueError("this renderer states query coverage: render a product's suffix with its query")
         if self.drop_listing_instructions:
+            def shown(text: str | None) -> str | None:
+                return drop_instructions(text) if text else text
+
             product = replace(
                 product,
                 title=drop_instructions(product.title),
-                description=drop_instructions(product.description) if product.description else product.description,
+                brand=shown(product.brand),
+                category=shown(product.category),
+                attributes={k: drop_instructions(v) for k, v in product.attributes.items()},
+                description=shown(product.description),
             )
         return query_coverage(query, product).line()
 

@@ -27,6 +27,7 @@ def test_each_query_word_is_placed_by_the_field_that_names_it():
     assert c.description_only == ("black",)
     assert c.missing == ("pro",)
     assert query_words("Case cases CASE") == ["case"]
+    assert len(query_words(" ".join(f"w{i}" for i in range(100)))) == 16  # a long query states a bounded line
 
 
 def test_short_query_words_do_not_match_inside_other_words():
