@@ -64,8 +64,9 @@ class ScoringCore:
     ):
         self.engine = engine
         self.retriever = retriever
-        coverage = trained_retrieval(engine.manifest).coverage
-        self.renderer = renderer or PromptRenderer(engine.tokenizer, engine.scheme, budgets, coverage=coverage)
+        if renderer is None:  # the prompt the checkpoint was trained on, coverage line included or not
+            renderer = PromptRenderer(engine.tokenizer, engine.scheme, budgets, coverage=trained_retrieval(engine.manifest).coverage)
+        self.renderer = renderer
         self.scheme = engine.scheme
 
     # -- the steps ------------------------------------------------------------------------

@@ -43,15 +43,6 @@ def fold(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
-def words(text: str) -> set[str]:
-    """Lower-cased alphanumeric words, plural folded.
-
-    >>> sorted(words("Silicone Cases for iPhone-13"))
-    ['13', 'case', 'for', 'iphone', 'silicone']
-    """
-    return {fold(w) for w in WORD.findall(text.lower())}
-
-
 def query_words(query: str) -> list[str]:
     """The query's distinct folded words in the order the query gives them, function words left out.
 
