@@ -248,12 +248,12 @@ def _eval_robustness(args, judge, path, pairs, settings) -> int:
     """`taosr1 eval --robustness`: injected instructions vs neutral text on the file's non-Exact pairs."""
     from tqdm import tqdm
 
-    from training.robustness import robustness_report
+    from training.robustness import robustness_report, variants_per_pair
 
     renderer = getattr(judge, "renderer", None)
     if args.keep_listing_instructions and renderer is not None:
         renderer.drop_listing_instructions = False  # the model alone, without the prompt's instruction filter
-    n = sum(1 for p in pairs if p.level < 4) * 57
+    n = sum(1 for p in pairs if p.level < 4) * variants_per_pair()
     with tqdm(total=n, desc="robustness", unit="pair", file=sys.stderr, disable=args.quiet) as bar:
         report = robustness_report(judge, pairs, beta=settings.beta, progress=bar)
     report["data"] = str(args.data)
@@ -448,7 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--robustness",
         action="store_true",
         help="instead of F1: inject instructions into every non-Exact listing and report, per family, how much more "
-        "often they raise the label than neutral text of the same length (exit 1 when over the bar)",
+        "often they raise the label than neutral text of the same length (exit 1 when over the bar); also paste "
+        "each pair's query into its listing (keyword stuffing, reported apart)",
     )
     s.add_argument(
         "--keep-listing-instructions",

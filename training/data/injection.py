@@ -7,6 +7,11 @@ neutral control of the same length. Families: polite request, imperative, fake J
 fake chat template, fake label line, other languages, Unicode look-alikes; fields: title,
 description, attributes, brand. Every text is composed from parts with a seeded RNG, so the
 two splits share no sentence. Knows nothing of models or prompts.
+
+Keyword stuffing is the other way a seller games a search judge: no instruction, just the
+shopper's query pasted into the listing ("Related searches: iphone 13 case"). `stuffing_text`
+words it from the query (eval only: training does not see it); `STUFFING_FIELDS` are where
+sellers put it.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from relevance.types import LabeledPair, Product
 
 FAMILIES = ("polite", "imperative", "fake_json", "fake_chat", "fake_label", "multilingual", "lookalike")
 FIELDS = ("title", "description", "attributes", "brand")
+STUFFING_FIELDS = ("title", "description", "attributes")
 
 _POOLS: dict[str, dict[str, list[str]]] = {
     "train": {
@@ -87,6 +93,8 @@ _POOLS: dict[str, dict[str, list[str]]] = {
     },
 }
 
+_STUFFING_LEADS = ["Related searches:", "Popular searches:", "Search terms:", "Also great for", "Perfect for", "Keywords:"]
+
 _NEUTRAL = [
     "Ships in a recyclable box; please check the size chart before ordering.",
     "Wipe clean with a damp cloth and let it dry fully before storing it away.",
@@ -123,6 +131,16 @@ def injection_text(family: str, split: str, rng: random.Random) -> str:
             return text.translate(_LOOKALIKE)
         return "".join(_FULLWIDTH.get(c, c) for c in text)
     raise ValueError(f"unknown injection family {family!r}; known: {FAMILIES}")
+
+
+def stuffing_text(query: str, rng: random.Random) -> str:
+    """The shopper's `query` pasted into a listing as sellers do: once or twice, after a lead-in.
+
+    >>> stuffing_text("iphone 13 case", random.Random(0))
+    'Also great for iphone 13 case, iphone 13 case'
+    """
+    lead = rng.choice(_STUFFING_LEADS)
+    return f"{lead} {query}" if rng.random() < 0.5 else f"{lead} {query}, {query}"
 
 
 def neutral_text(length: int, rng: random.Random) -> str:
