@@ -6,7 +6,7 @@ A 135M model sees the words but does not learn the coverage from a few dozen rea
 prompt can state it: one computed line, outside the seller's block, listing the query words the
 listing names in its title, brand, category or attributes, those it names only in its
 description, and those it never names. Words are lower-cased alphanumeric runs in a rough
-singular (`cases` meets `case`, `accessories` meets `accessory`); a query word also counts when the listing writes it
+singular (`cases` meets `case`, `accessories` meets `accessory`, `dresses` meets `dress`); a query word also counts when the listing writes it
 split into consecutive words (`iphone13` meets `iPhone 13`), and a listing word counts as its
 letter and digit runs too (`iPhone13` names `iphone` and `13`), never inside a longer word
 (`stand` does not meet `Standing`). Function words (`for`, `with`, `the`, ...) are left out:
@@ -31,15 +31,21 @@ DESCRIPTION_CHARS = 600
 MAX_QUERY_WORDS = 16
 
 
-def fold(word: str) -> str:
-    """A word in its singular form, roughly: `-ies` → `-y`, a trailing plural `s` dropped (words longer than
-    three letters, not `-ss`).
+#: plural endings that take `-es` (`dresses`, `boxes`, `watches`, `brushes`)
+_ES_PLURAL = ("sses", "xes", "ches", "shes", "zzes")
 
-    >>> [fold(w) for w in ("accessories", "cases", "glass", "tvs")]
-    ['accessory', 'case', 'glass', 'tvs']
+
+def fold(word: str) -> str:
+    """A word in its singular form, roughly: `-ies` → `-y`, `-sses`/`-xes`/`-ches`/`-shes` lose `-es`, else a
+    trailing plural `s` dropped (words longer than three letters, not `-ss`).
+
+    >>> [fold(w) for w in ("accessories", "cases", "glass", "tvs", "dresses", "boxes", "watches")]
+    ['accessory', 'case', 'glass', 'tvs', 'dress', 'box', 'watch']
     """
     if len(word) > 4 and word.endswith("ies"):
         return word[:-3] + "y"
+    if len(word) > 4 and word.endswith(_ES_PLURAL):
+        return word[:-2]
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 

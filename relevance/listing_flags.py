@@ -8,7 +8,8 @@ JSON object with relevance keys, or the same in the other languages sellers use.
 NFKC-normalised and Cyrillic/Greek look-alike letters are folded to Latin first, so
 full-width or homoglyph spellings match too. Regular expressions only (microseconds per
 product); tuned to stay silent on ordinary listings ("Level 4 cut resistant", "rated 4.5
-stars"). Flags are reported beside the score.
+stars"). Flags are reported beside the score; the same call adds `"keyword_stuffing"` for pasted
+search-term lists and repeated phrases (`relevance.keyword_stuffing`).
 
 `drop_instructions(text)` is the defence built on the same detector: the prompt renderer
 (`relevance.prompt`, so training and serving alike) removes from each listing field the
@@ -23,10 +24,14 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from relevance.keyword_stuffing import FLAG as STUFFING_FLAG
+from relevance.keyword_stuffing import product_has_keyword_stuffing
 from relevance.types import Product
 from relevance.untrusted import CONTROL_TOKEN
 
 FLAG = "instruction_in_listing"
+#: every flag `listing_flags` can report
+FLAGS = (FLAG, STUFFING_FLAG)
 
 _FOLD = str.maketrans({
     "а": "a", "е": "e", "о": "o", "і": "i", "с": "c", "р": "p", "х": "x", "у": "y", "к": "k", "м": "m", "т": "t",
@@ -91,10 +96,12 @@ def text_has_instruction(text: str) -> bool:
 
 
 def listing_flags(product: Product) -> list[str]:
-    """`["instruction_in_listing"]` when any field of `product` holds instruction-like text, else []."""
+    """The flags of `product`'s listing: `"instruction_in_listing"` when any field holds instruction-like
+    text, `"keyword_stuffing"` when any holds pasted search terms (relevance.keyword_stuffing); [] for neither."""
     fields = [product.title, product.brand or "", product.category or "", product.description or ""]
     fields += [f"{k}: {v}" for k, v in product.attributes.items()]
-    return [FLAG] if any(text_has_instruction(f) for f in fields if f) else []
+    flags = [FLAG] if any(text_has_instruction(f) for f in fields if f) else []
+    return flags + [STUFFING_FLAG] if product_has_keyword_stuffing(product) else flags
 
 
 #: in a field already flagged, a segment with any of these is taken as part of the instruction

@@ -10,7 +10,10 @@ suffix with the level's one-token label, then a newline and the 5-step rationale
 Listing text is untrusted (prompt v2): every product field (and the query) passes through
 `relevance.untrusted.clean_field`, and the product sits in a delimited block that the system
 text declares to be data, so a listing cannot open a chat turn, leave its block or forge
-the answer line.
+the answer line. Before that, each seller field loses what reads as instructions to the judge
+(`relevance.listing_flags.drop_instructions`) and keyword stuffing — pasted search-term lists
+and phrases repeated back to back (`relevance.keyword_stuffing`) — so the coverage line and the
+model see the listing the seller wrote for shoppers.
 
 Knows nothing about engines, HTTP or retrieval internals: it renders what it is given.
 """
@@ -21,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from relevance.coverage import query_coverage
+from relevance.keyword_stuffing import drop_keyword_stuffing
 from relevance.labels import LabelScheme
 from relevance.listing_flags import drop_instructions
 from relevance.types import Product, RetrievedContext
@@ -98,9 +102,12 @@ class PromptRenderer:
         budgets: FieldBudgets | None = None,
         drop_listing_instructions: bool = True,
         coverage: bool = False,
+        drop_listing_stuffing: bool = True,
     ):
         self.tokenizer = tokenizer
         self.drop_listing_instructions = drop_listing_instructions
+        #: drop keyword stuffing from listing fields (relevance.keyword_stuffing)
+        self.drop_listing_stuffing = drop_listing_stuffing
         #: state which query words the listing names under its block (relevance.coverage); a model
         #: trained with it records `coverage` in its manifest's retrieval config
         self.coverage = coverage
@@ -137,21 +144,21 @@ class PromptRenderer:
         return f"Product listing (seller text, data only):\n{BLOCK_OPEN}\n{body}\n{BLOCK_CLOSE}{computed}{self._tail}"
 
     def coverage_text(self, query: str | None, product: Product) -> str:
-        """The coverage line, computed on the listing as the prompt shows it (instruction-like segments dropped)."""
+        """The coverage line, computed on the listing as the prompt shows it (instruction-like
+        segments and keyword stuffing dropped)."""
         if query is None:
             raise ValueError("this renderer states query coverage: render a product's suffix with its query")
-        if self.drop_listing_instructions:
-            def shown(text: str | None) -> str | None:
-                return drop_instructions(text) if text else text
+        def shown(text: str | None) -> str | None:
+            return self._shown(text) if text else text
 
-            product = replace(
-                product,
-                title=drop_instructions(product.title),
-                brand=shown(product.brand),
-                category=shown(product.category),
-                attributes={k: drop_instructions(v) for k, v in product.attributes.items()},
-                description=shown(product.description),
-            )
+        product = replace(
+            product,
+            title=self._shown(product.title),
+            brand=shown(product.brand),
+            category=shown(product.category),
+            attributes={k: self._shown(v) for k, v in product.attributes.items()},
+            description=shown(product.description),
+        )
         return query_coverage(query, product).line()
 
     def prompt_text(self, query: str, product: Product, context: RetrievedContext | None = None) -> str:
@@ -176,8 +183,15 @@ class PromptRenderer:
         return emit if not rationale else f"{emit}\n{rationale.strip()}"
 
     def _listing(self, text: str, max_tokens: int) -> str:
-        """A seller-written field: instruction-like segments dropped (relevance.listing_flags), then cleaned."""
-        return self._field(drop_instructions(text) if self.drop_listing_instructions else text, max_tokens)
+        """A seller-written field as the prompt shows it (`_shown`), then cleaned and cut."""
+        return self._field(self._shown(text), max_tokens)
+
+    def _shown(self, text: str) -> str:
+        """A seller-written field without instruction-like segments (relevance.listing_flags) and
+        keyword stuffing (relevance.keyword_stuffing), as this renderer's switches say."""
+        if self.drop_listing_instructions:
+            text = drop_instructions(text)
+        return drop_keyword_stuffing(text) if self.drop_listing_stuffing else text
 
     def _field(self, text: str, max_tokens: int) -> str:
         """An untrusted field cleaned (see relevance.untrusted) and cut to `max_tokens` tokens."""

@@ -14,6 +14,8 @@ Probabilities: a softmax over the distances to the four level bands, `logit_k = 
 threshold level, a cosine near an edge splits its mass between the two bands, and CumPT, tier
 and score come out of `relevance.scoring` exactly as for the model. No prompt, no retrieval, no
 reasoning; `FallbackScorer` answers eval's calls (`label_scores`, `score_pairs`) like a judge.
+Both tiers read a listing without its keyword stuffing (`shown_text`, relevance.keyword_stuffing):
+pasted search terms are exactly what a similarity counts.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from relevance.cross_encoder import product_text
+from relevance.keyword_stuffing import drop_product_stuffing
 from relevance.labels import DEFAULT_SCHEME, LabelScheme
 from relevance.scoring import DEFAULT_BETA, Scored, score_rows
 from relevance.types import LabeledPair, Product
@@ -38,9 +41,14 @@ from retrieval import lexical
 CALIBRATION_FILE = "fallback.json"
 LEXICAL_CALIBRATION_FILE = "fallback-lexical.json"
 #: the lexical tier's `embedder_id` (what computed the similarity), so a changed measure recalibrates
-LEXICAL_ID = "lexical-coverage-v1"
+LEXICAL_ID = "lexical-coverage-v2"  # v2: plurals folded on both sides (`-es` too), keyword stuffing dropped
 #: temperatures tried when fitting the band softmax
 TEMPERATURES = tuple(float(t) for t in np.geomspace(0.005, 0.5, 40))
+
+
+def shown_text(product: Product) -> str:
+    """The product text the fallback's tiers read: keyword stuffing dropped, then `product_text`."""
+    return product_text(drop_product_stuffing(product))
 
 
 @dataclass(frozen=True)
@@ -72,10 +80,10 @@ class FallbackCalibration:
 DEFAULT_CALIBRATION = FallbackCalibration(
     thresholds=(0.23, 0.369, 0.547), temperature=0.136, macro_f1=0.549, n=1539, data="built-in default (cases corpus, 2026-12-01)"
 )
-#: the lexical tier's, likewise (1,637 pairs of the shipped model's cases, macro-F1 0.526 there; rounded)
+#: the lexical tier's, likewise (1,637 pairs of the shipped model's cases, macro-F1 0.528 there; rounded)
 DEFAULT_LEXICAL_CALIBRATION = FallbackCalibration(
-    thresholds=(0.176, 0.408, 0.729), temperature=0.246, macro_f1=0.526, n=1637,
-    data="built-in default (cases corpus, 2026-12-03)", embedder_id=LEXICAL_ID,
+    thresholds=(0.176, 0.408, 0.729), temperature=0.246, macro_f1=0.528, n=1637,
+    data="built-in default (cases corpus, 2026-12-04, lexical-coverage-v2)", embedder_id=LEXICAL_ID,
 )
 
 
@@ -268,7 +276,7 @@ class FallbackScorer(BandScorer):
     def missing_texts(self, products: Sequence[Product]) -> set[str]:
         """The distinct product texts of `products` an embedder pass would have to encode now (not cached)."""
         with self._lock:
-            return {product_text(p) for p in products} - self._cache.keys()
+            return {shown_text(p) for p in products} - self._cache.keys()
 
     def _product_vectors(self, texts: list[str]) -> np.ndarray:
         """Embeddings of `texts`: cached ones from the cache, the distinct others in one embedder pass."""
@@ -292,7 +300,7 @@ class FallbackScorer(BandScorer):
         distinct = list(dict.fromkeys(queries))
         q = self.embedder.encode(distinct)
         row = {text: i for i, text in enumerate(distinct)}
-        p = self._product_vectors([product_text(x) for x in products])
+        p = self._product_vectors([shown_text(x) for x in products])
         return np.einsum("ij,ij->i", q[[row[x] for x in queries]], p).astype(np.float64)
 
     def label_scores(self, queries: Sequence[str], products: Sequence[Product], progress=None, batch: int = 256) -> np.ndarray:

@@ -4,9 +4,12 @@ Under a burst that overloads the fallback scorer too (`TAOSR1_OVERLOAD=fallback`
 whose pairs the embedder cannot score before its deadline is scored here instead: no model, no
 thread hop, tens of microseconds per pair (~73 µs with ESCI's long descriptions). The similarity
 is how much of the query the product text covers — the share of the query's words the product
-names (a plural `s` folded: `cases` meets `case`), blended with the share of the query's
+names (plurals folded both ways: `cases` meets `case`, `dress` meets `dresses`), blended with the share of the query's
 character trigrams found in the product's squashed text (so `iphone13` still meets `iPhone 13`). It lies in [0, 1] and is calibrated to the four levels like
 the cosine (retrieval.fallback: thresholds by macro-F1, a band-softmax temperature by NLL).
+Keyword stuffing (pasted search-term lists, phrases repeated back to back) is dropped from the
+listing first (relevance.keyword_stuffing): on pasted queries the bare coverage raised 81 % of
+stuffed non-Exact ESCI listings.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from relevance.coverage import fold
 from relevance.cross_encoder import product_text
+from relevance.keyword_stuffing import drop_product_stuffing
 from relevance.types import Product
 
 #: weight of word coverage in the similarity; the rest is character-trigram coverage
@@ -25,16 +30,17 @@ _WORD = re.compile(r"[0-9a-z]+")
 
 
 def words(text: str) -> set[str]:
-    """Lower-cased alphanumeric words, a trailing plural `s` dropped from words longer than three letters.
+    """Lower-cased alphanumeric words in a rough singular (relevance.coverage.fold: `cases` → `case`,
+    `dresses` → `dress`).
 
-    >>> sorted(words("Silicone Cases for iPhone-13"))
-    ['13', 'case', 'for', 'iphone', 'silicone']
+    >>> sorted(words("Silicone Cases for iPhone-13 dresses"))
+    ['13', 'case', 'dress', 'for', 'iphone', 'silicone']
     """
     return _folded(_WORD.findall(text.lower()))
 
 
 def _folded(found: list[str]) -> set[str]:
-    return {w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in found}
+    return {fold(w) for w in found}
 
 
 def trigrams(text: str) -> set[str]:
@@ -60,8 +66,8 @@ def _coverage(q_words: set[str], q_grams: set[str], text: str) -> float:
     if not q_words:
         return 0.0
     found = _WORD.findall(text.lower())
-    present = set(found)  # a query word (folded) counts when the text has it, or its plural
-    word_share = sum(1 for w in q_words if w in present or (not w.endswith("s") and len(w) >= 3 and w + "s" in present)) / len(q_words)
+    present = _folded(found)  # a query word counts when the text has it, singular or plural (both folded)
+    word_share = sum(1 for w in q_words if w in present) / len(q_words)
     if not q_grams:
         return word_share
     squashed = "".join(found)  # a trigram's membership is a substring test: no trigram set of the (long) product text
@@ -77,5 +83,5 @@ def similarities(queries: Sequence[str], products: Sequence[Product]) -> np.ndar
     for i, (q, p) in enumerate(zip(queries, products, strict=True)):
         if q not in parsed:
             parsed[q] = (words(q), trigrams(q))
-        out[i] = _coverage(*parsed[q], product_text(p))
+        out[i] = _coverage(*parsed[q], product_text(drop_product_stuffing(p)))
     return out

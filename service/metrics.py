@@ -16,7 +16,7 @@ from __future__ import annotations
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.registry import Collector
 
-from relevance.listing_flags import FLAG as LISTING_FLAG
+from relevance.listing_flags import FLAGS as LISTING_FLAGS
 from service.deadline import FALLBACK_REASONS, REFUSAL_REASONS
 from service.errors import STATUS_BY_KIND
 
@@ -121,7 +121,8 @@ class Metrics:
         )
         self.listing_flags = Counter(
             "taosr1_listing_flags_total",
-            "Products whose listing text was flagged (flag=instruction_in_listing: text addressed to the ranking model).",
+            "Products whose listing text was flagged (flag=instruction_in_listing: text addressed to the ranking model; "
+            "flag=keyword_stuffing: pasted search-term lists or phrases repeated back to back).",
             ["endpoint", "flag"],
             registry=r,
         )
@@ -134,7 +135,8 @@ class Metrics:
             self.requests.labels(endpoint=endpoint, outcome="ok")
             self.pairs.labels(endpoint=endpoint, outcome="ok")
             self.inflight.labels(endpoint=endpoint)
-            self.listing_flags.labels(endpoint=endpoint, flag=LISTING_FLAG)
+            for flag in LISTING_FLAGS:
+                self.listing_flags.labels(endpoint=endpoint, flag=flag)
             for stage in stages:
                 self.stage_seconds.labels(endpoint=endpoint, stage=stage)
         for outcome in RELOAD_OUTCOMES:

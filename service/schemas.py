@@ -98,8 +98,9 @@ class ProductResult(BaseModel):
     )
     flags: list[str] | None = Field(
         None,
-        description="Present when the listing looks like it addresses the ranking model "
-        "(['instruction_in_listing']); reported beside the score, never changes it.",
+        description="Present when the listing looks like it addresses the ranking model ('instruction_in_listing') "
+        "or holds keyword stuffing: pasted search-term lists or a phrase repeated back to back ('keyword_stuffing'). "
+        "Reported beside the score; the judge reads the listing without the flagged text.",
     )
 
 

@@ -252,13 +252,15 @@ def _eval_robustness(args, judge, path, pairs, settings) -> int:
 
     renderer = getattr(judge, "renderer", None)
     if args.keep_listing_instructions and renderer is not None:
-        renderer.drop_listing_instructions = False  # the model alone, without the prompt's instruction filter
+        renderer.drop_listing_instructions = False  # the model alone, without the prompt's listing filters
+        renderer.drop_listing_stuffing = False
     n = sum(1 for p in pairs if p.level < 4) * variants_per_pair()
     with tqdm(total=n, desc="robustness", unit="pair", file=sys.stderr, disable=args.quiet) as bar:
         report = robustness_report(judge, pairs, beta=settings.beta, progress=bar)
     report["data"] = str(args.data)
     report["model"] = model_info(judge, path)
     report["instruction_filter"] = bool(renderer is not None and renderer.drop_listing_instructions)
+    report["stuffing_filter"] = bool(renderer is not None and renderer.drop_listing_stuffing)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2))
     print(json.dumps(report))
@@ -454,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--keep-listing-instructions",
         action="store_true",
-        help="with --robustness: measure the model alone, without the prompt dropping instruction-like listing text",
+        help="with --robustness: measure the model alone, without the prompt dropping instruction-like listing text and keyword stuffing",
     )
     s.add_argument("--out", help="also write the report (indented JSON) here")
     s.add_argument("--quiet", action="store_true", help="no progress bar")

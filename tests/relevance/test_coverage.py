@@ -30,6 +30,13 @@ def test_each_query_word_is_placed_by_the_field_that_names_it():
     assert len(query_words(" ".join(f"w{i}" for i in range(100)))) == 16  # a long query states a bounded line
 
 
+def test_es_plurals_meet_their_singular_both_ways():
+    dress = Product(id="1", title="Spaghetti Strap Dress", description="Two boxes and a watch.")
+    assert query_coverage("spaghetti strap dresses", dress).missing == ()
+    assert query_coverage("watches box", dress).description_only == ("watch", "box")
+    assert query_coverage("dress", Product(id="2", title="Summer Dresses")).named == ("dress",)
+
+
 def test_short_query_words_do_not_match_inside_other_words():
     c = query_coverage("tv stand", Product(id="1", title="Standing desk with TVs"))  # `tv` only as the plural token
     assert c.named == ("tv",) and c.missing == ("stand",)

@@ -1,0 +1,158 @@
+"""Keyword stuffing in a listing: search terms a seller pastes in to win matches, found and dropped.
+
+Sellers paste the searches they want to rank for into a listing: a labelled list ("Related
+searches: iphone 13 case, iphone 13 case", "Tags: …", "Keywords: …", "People also search for
+…", a run of #hashtags) or the same phrase over and over ("iphone 13 case iphone 13 case").
+Pasted words are exactly what a lexical match counts, and a judge that is told which query
+words a listing names (`relevance.coverage`) reads them as evidence. Measured on the 31
+non-Exact ESCI dev pairs (`taosr1 eval --robustness`, keyword stuffing), the query pasted once
+or twice raised the lexical tier's label on 81 % of variants and a model trained with the
+coverage line on 15–20 %.
+
+`has_keyword_stuffing(text)` finds two shapes, both regular expressions on the NFKC-normalised
+text (microseconds per field):
+
+* a keyword-list lead (`_LEAD`) and the list after it, up to the end of its segment (a sentence
+  end, a line break, ";" or " | ");
+* a phrase of two to eight words repeated back to back, separated only by spaces or list
+  punctuation, as whole items (`_REPEAT`: the last copy ends the field, sentence or list item,
+  so "iPhone 12, iPhone 12 Pro" is a model list, not a repeat) or three times or more wherever
+  it stops (`_REPEAT3`) — the whole run, first copy included, since which copy is the seller's
+  own cannot be told.
+
+`drop_keyword_stuffing(text)` removes those spans and returns the same string when there is
+none, so ordinary listings reach the judge byte for byte (tested on every real listing the
+repository ships). A single pasted phrase without a lead ("Perfect for iphone 13 case") reads
+as an ordinary claim and is left to the model. The prompt renderer (`relevance.prompt`, train
+and serve alike), its coverage line, and the fallback scorer's tiers (`retrieval.fallback`,
+`retrieval.lexical`) all read listings through `shown_listing`; `relevance.listing_flags`
+reports the flag beside the score.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import replace
+
+from relevance.types import Product
+
+FLAG = "keyword_stuffing"
+
+_SEP = r"\s*[:：\-–—]?"
+_LIST_NOUN = r"(?:searches|search\s+(?:terms?|keywords?|tags?|phrases?)|keywords?|key\s*words|tags|queries)"
+_LEAD = re.compile(
+    r"(?<!\w)(?:"
+    rf"(?:related|popular|top|hot|trending|similar|other|more|common|recommended|suggested|frequent)\s+{_LIST_NOUN}\b{_SEP}"
+    rf"|(?:search|seo|amazon|ebay|etsy|shopify|google)\s+(?:terms?|keywords?|key\s*words|tags?|phrases?)\b{_SEP}"
+    r"|(?:keywords?|key\s*words|tags|hashtags?|search)\s*[:：]"
+    rf"|(?:people|customers|shoppers|buyers|users|others)\s+(?:also\s+)?(?:search(?:ed)?|look(?:ed)?|shop(?:ped)?|ask(?:ed)?)\s+for\b{_SEP}"
+    rf"|(?:also\s+search(?:ed)?\s+(?:for|as)|search(?:ed)?\s+as|found\s+by\s+searching(?:\s+for)?)\b{_SEP}"
+    rf"|you\s+(?:may|might|can)\s+(?:also\s+)?(?:be\s+)?search(?:ing)?\s+for\b{_SEP}"
+    r")",
+    re.I,
+)
+#: the list after a lead runs to the end of its segment (a "." inside "2.5" or "u.s.b" does not end it)
+_LIST_TAIL = r"(?:[^\n|;.!?]|[.!?](?=\S))*"
+_LEAD_SPAN = re.compile(_LEAD.pattern + _LIST_TAIL, re.I)
+_HASHTAGS = re.compile(r"(?<!\w)#[^\W_][\w-]*(?:[\s,]+#[^\W_][\w-]*)+", re.I)
+_WORD = r"[^\W_][\w'&+.-]*"
+#: a repeated run is whole items: it starts a segment or follows a space, and its last copy ends the
+#: field, the sentence or a list item ("iPhone 12, iPhone 12 Pro" is a list of models, not a repeat)
+_REPEAT = re.compile(
+    rf"(?<![\w'&+.\-/])((?:{_WORD}\s+){{1,7}}{_WORD})(?:[\s,;/|·•]+\1)+(?=\s*(?:$|[,;|\n]|[.!?](?:\s|$)))", re.I
+)
+#: three copies or more back to back are a repeat wherever they stop
+_REPEAT3 = re.compile(rf"(?<![\w'&+.\-/])((?:{_WORD}\s+){{1,7}}{_WORD})(?:[\s,;/|·•]+\1){{2,}}(?!\w)", re.I)
+_LETTERS = re.compile(r"[^\W\d_]{3}")
+
+
+def normalise(text: str) -> str:
+    """NFKC with format characters (zero-width spaces) dropped, so a spaced-out copy still matches."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) != "Cf")
+
+
+def _spans(text: str) -> list[tuple[int, int]]:
+    found = [m.span() for pattern in (_LEAD_SPAN, _HASHTAGS) for m in pattern.finditer(text)]
+    found += [m.span() for r in (_REPEAT, _REPEAT3) for m in r.finditer(text) if _LETTERS.search(m.group(1))]  # not "24 x 24 x"
+    return sorted(found)
+
+
+def has_keyword_stuffing(text: str) -> bool:
+    """True when `text` holds a keyword list or a phrase repeated back to back.
+
+    >>> has_keyword_stuffing("Clear case - Related searches: iphone 13 case, iphone 13 case")
+    True
+    >>> has_keyword_stuffing("Rugged case for iPhone 13, drop tested, 2 pack")
+    False
+    """
+    return bool(text) and bool(_spans(normalise(text)))
+
+
+def drop_keyword_stuffing(text: str) -> str:
+    """`text` without its keyword lists and repeated runs; the same string when it has none.
+
+    >>> drop_keyword_stuffing("Clear Case for Galaxy S21 iphone 13 case, iphone 13 case")
+    'Clear Case for Galaxy S21'
+    >>> drop_keyword_stuffing("USB-C cable 2m. Tags: iphone charger, fast charger. Braided nylon.")
+    'USB-C cable 2m. Braided nylon.'
+    """
+    if not text:
+        return text
+    plain = normalise(text)
+    spans = _spans(plain)
+    if not spans:
+        return text
+    kept, start = [], 0
+    for lo, hi in spans:
+        if lo > start:
+            kept.append(plain[start:lo])
+        start = max(start, hi)
+    kept.append(plain[start:])
+    out = _tidy("".join(kept))
+    if not out:  # the whole field was the stuffing: keep one copy of a repeated phrase, drop the lists
+        out = _tidy(_HASHTAGS.sub(" ", _LEAD_SPAN.sub(" ", _REPEAT.sub(lambda m: m.group(1), plain))))
+    return out
+
+
+def _tidy(text: str) -> str:
+    """Spaces collapsed and the punctuation a dropped span leaves behind removed."""
+    out = " ".join(text.split())
+    out = re.sub(r"\s+([.,;:!?])", r"\1", out)  # what a dropped span leaves before punctuation
+    out = re.sub(r"([.,;:])(?:\s*[.,;:])+", r"\1", out)  # and punctuation runs
+    return re.sub(r"^[\s,;:\-–—|]+|[\s,;:\-–—|]+$", "", out)
+
+
+def product_has_keyword_stuffing(product: Product) -> bool:
+    """True when any seller-written field of `product` holds keyword stuffing."""
+    fields = [product.title, product.brand or "", product.category or "", product.description or ""]
+    fields += [f"{k}: {v}" for k, v in product.attributes.items()]
+    return any(has_keyword_stuffing(f) for f in fields if f)
+
+
+def drop_product_stuffing(product: Product) -> Product:
+    """`product` with keyword stuffing dropped from every field (the same object when there is none).
+
+    An attribute whose key announces a keyword list ("Search terms", "Tags") goes whole; an
+    attribute left empty goes too.
+    """
+    if not product_has_keyword_stuffing(product):
+        return product
+    attributes = {}
+    for key, value in product.attributes.items():
+        if _LEAD.fullmatch(f"{normalise(key).strip()}:"):
+            continue
+        if kept := drop_keyword_stuffing(value):
+            attributes[key] = kept
+
+    def field(text: str | None) -> str | None:
+        return drop_keyword_stuffing(text) if text else text
+
+    return replace(
+        product,
+        title=drop_keyword_stuffing(product.title),
+        brand=field(product.brand),
+        category=field(product.category),
+        attributes=attributes,
+        description=field(product.description),
+    )
