@@ -195,6 +195,7 @@ def cmd_eval(args) -> int:
 
     from relevance.datasets.loaders import load_pairs
     from relevance.metrics import bootstrap_interval, classification_report, gold_nll
+    from relevance.ranking_metrics import ranking_report
 
     settings = _settings(engine=args.engine, retrieval=False if args.no_retrieval else None)
     pairs = load_pairs(args.data, args.format)
@@ -211,6 +212,7 @@ def cmd_eval(args) -> int:
     report = classification_report(gold, pred)
     report["macro_f1_ci90"] = [round(v, 4) for v in bootstrap_interval(gold, pred)]
     report["gold_nll"] = gold_nll(gold, [getattr(s, "probs", None) for s in scored])
+    report["ranking"] = ranking_report(gold, [s.score for s in scored], [p.query for p in pairs])
     report.update(
         {
             "data": str(args.data),

@@ -25,6 +25,7 @@ from typing import Any
 from relevance.labels import TAOSR1
 from relevance.metrics import bootstrap_interval, classification_report, gold_nll
 from relevance.parse import verdict_level
+from relevance.ranking_metrics import ranking_report
 from relevance.scoring import DEFAULT_BETA
 from relevance.stages import EVAL_STAGES, REFERENCE_STAGES
 from relevance.types import LabeledPair
@@ -79,6 +80,8 @@ def evaluate_judge(judge, pairs: list[LabeledPair], cfg: EvalConfig) -> dict[str
     report["macro_f1_ci90"] = [round(v, 4) for v in bootstrap_interval(gold, pred)]
     report["gold_nll"] = gold_nll(gold, [getattr(s, "probs", None) for s in scored])
     report["gold"], report["pred"] = gold, pred  # for paired comparisons between stages
+    report["scores"] = [round(s.score, 6) for s in scored]  # the ranking score, pooled across folds too
+    report["ranking"] = ranking_report(gold, report["scores"], [p.query for p in pairs])
     report["pair_keys"] = [pair_key(p) for p in pairs]  # so runs on other folds can be pooled (training.pooled)
     report["gold_probs"] = [s.probs.get(g) if getattr(s, "probs", None) else None for s, g in zip(scored, gold, strict=True)]
     # every level's probability, best level first: decision rules other than argmax are studied offline on these
@@ -141,6 +144,7 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             row["macro_f1_ci90"] = r.get("macro_f1_ci90")
             row["balanced_accuracy"] = round(r["balanced_accuracy"], 4) if "balanced_accuracy" in r else None
             row["gold_nll"] = round(r["gold_nll"], 4) if r.get("gold_nll") is not None else None
+            row["auc_exact"] = (r.get("ranking") or {}).get("auc_exact")  # ranking quality of the score (relevance.ranking_metrics)
             row["n_per_class"] = "/".join(str(r["per_class"][lv]["support"]) for lv in r["per_class"])
             for level, c in r["per_class"].items():
                 row[f"f1_{level}"] = round(c["f1"], 4)

@@ -22,6 +22,7 @@ from typing import Any
 
 from relevance.datasets.jsonl import load_jsonl
 from relevance.metrics import bootstrap_interval, classification_report
+from relevance.ranking_metrics import ranking_report
 from relevance.stages import EVAL_STAGES
 from training.data.folds import pair_key
 from training.evaluate import markdown_table, paired_differences, table_rows
@@ -52,8 +53,22 @@ def _pooled_report(parts: list[dict[str, Any]]) -> dict[str, Any]:
     probs = [x for p in parts for x in p.get("gold_probs") or [None] * len(p["gold"])]
     report["gold_nll"] = None if any(x is None for x in probs) else sum(-math.log(max(x, 1e-6)) for x in probs) / len(probs)
     report["gold"], report["pred"] = gold, pred
+    scores = [_scores(p) for p in parts]
+    if all(s is not None for s in scores):
+        report["ranking"] = ranking_report(gold, [x for s in scores for x in s])
     report["hallucination"] = {"hallucination_rate": None}
     return report
+
+
+def _scores(part: dict[str, Any]) -> list[float] | None:
+    """A stage's ranking scores on its pairs: as recorded, else the expected level from its probabilities
+    (the score is that level rescaled, so the order is the same); None when neither was kept."""
+    if part.get("scores") is not None:
+        return list(part["scores"])
+    probs, levels = part.get("probs"), part.get("prob_levels")
+    if not probs or not levels or any(p is None for p in probs):
+        return None
+    return [sum(lv * x for lv, x in zip(levels, p, strict=True)) for p in probs]
 
 
 def pooled_reports(run_dirs: list[Path], set_name: str) -> tuple[list[str], dict[str, dict[str, Any]]]:

@@ -29,4 +29,6 @@ def test_eval_fallback_lexical_prints_its_row_from_the_calibration_file(capsys, 
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 16 and 0 <= report["macro_f1"] <= 1
     assert report["model"]["name"] == "fallback-lexical" and report["model"]["engine"] == "lexical-coverage"
+    ranking = report["ranking"]  # the score's ranking quality beside the label's F1 (relevance.ranking_metrics)
+    assert ranking["n"] == 16 and (ranking["auc_exact"] is None or 0 <= ranking["auc_exact"] <= 1)
     assert report["model"]["thresholds"] == list(calibration.thresholds) and report["model"]["calibrated_on"] == "toy"
