@@ -25,7 +25,11 @@ from relevance.types import Product
 KIND = "cross-encoder"
 
 
-def product_text(product: Product, description_chars: int = 600) -> str:
+#: description characters a product text reads
+DESCRIPTION_CHARS = 600
+
+
+def product_text(product: Product, description_chars: int = DESCRIPTION_CHARS) -> str:
     """The product side of a cross-encoder input: title, brand, category, attributes, description.
 
     >>> product_text(Product(id="1", title="Mug", brand="Acme", attributes={"color": "red"}))

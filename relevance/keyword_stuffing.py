@@ -67,14 +67,45 @@ _REPEAT3 = re.compile(rf"(?<![\w'&+.\-/])((?:{_WORD}\s+){{1,7}}{_WORD})(?:[\s,;/
 _LETTERS = re.compile(r"[^\W\d_]{3}")
 
 
+#: words one of `_LEAD`'s alternatives needs (a cheap test before the regular expression)
+_LEAD_HINTS = (
+    "search", "keyword", "key word", "tags", "quer", "seo", "hashtag", "amazon ", "ebay ", "etsy ", "shopify ",
+    "google ", "look for", "looked for", "shop for", "shopped for", "ask for", "asked for",
+)  # fmt: skip
+_TOKEN = re.compile(_WORD)
+#: a repeat of a phrase of up to eight words puts one of its word pairs again within eight words
+_REPEAT_SPAN = 8
+
+
 def normalise(text: str) -> str:
     """NFKC with format characters (zero-width spaces) dropped, so a spaced-out copy still matches."""
+    if text.isascii():  # NFKC and format characters concern non-ASCII text only
+        return text
     return "".join(ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) != "Cf")
 
 
+def _may_repeat(text: str) -> bool:
+    """True when some phrase of two to eight words comes twice in a row, word for word (what `_REPEAT`
+    needs before it checks the separators); most listings are ruled out here, cheaply."""
+    tokens = _TOKEN.findall(text.lower())
+    last: dict[tuple[str, str], int] = {}
+    for i, pair in enumerate(zip(tokens, tokens[1:], strict=False)):
+        seen = last.get(pair)
+        if seen is not None and 2 <= (span := i - seen) <= _REPEAT_SPAN and tokens[seen:i] == tokens[i : i + span]:
+            return True
+        last[pair] = i
+    return False
+
+
 def _spans(text: str) -> list[tuple[int, int]]:
-    found = [m.span() for pattern in (_LEAD_SPAN, _HASHTAGS) for m in pattern.finditer(text)]
-    found += [m.span() for r in (_REPEAT, _REPEAT3) for m in r.finditer(text) if _LETTERS.search(m.group(1))]  # not "24 x 24 x"
+    found = []
+    low = " ".join(text.lower().split())
+    if any(hint in low for hint in _LEAD_HINTS):
+        found += [m.span() for m in _LEAD_SPAN.finditer(text)]
+    if "#" in text:
+        found += [m.span() for m in _HASHTAGS.finditer(text)]
+    if _may_repeat(text):  # "24 x 24 x" is no stuffing: a repeated phrase needs a word of three letters
+        found += [m.span() for r in (_REPEAT, _REPEAT3) for m in r.finditer(text) if _LETTERS.search(m.group(1))]
     return sorted(found)
 
 
@@ -130,12 +161,15 @@ def product_has_keyword_stuffing(product: Product) -> bool:
     return any(has_keyword_stuffing(f) for f in fields if f)
 
 
-def drop_product_stuffing(product: Product) -> Product:
+def drop_product_stuffing(product: Product, description_chars: int | None = None) -> Product:
     """`product` with keyword stuffing dropped from every field (the same object when there is none).
 
     An attribute whose key announces a keyword list ("Search terms", "Tags") goes whole; an
-    attribute left empty goes too.
+    attribute left empty goes too. `description_chars` first cuts the description to what the
+    caller reads of it (the fallback's product text reads 600 characters), so a long one costs no more.
     """
+    if description_chars is not None and product.description and len(product.description) > description_chars:
+        product = replace(product, description=product.description[:description_chars])
     if not product_has_keyword_stuffing(product):
         return product
     attributes = {}

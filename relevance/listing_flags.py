@@ -90,6 +90,8 @@ def text_has_instruction(text: str) -> bool:
     >>> text_has_instruction("Cut resistant gloves, Level 4, rated 4.5 stars, 4 pack")
     False
     """
+    if text.isascii():  # NFKC, format characters and look-alike letters concern non-ASCII text only
+        return any(p.search(text) for p in _PATTERNS)
     plain = "".join(ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) != "Cf")
     folded = plain.translate(_FOLD)  # homoglyph spellings of English; `plain` keeps Cyrillic words readable
     return any(p.search(folded) or p.search(plain) for p in _PATTERNS)

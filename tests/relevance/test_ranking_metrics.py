@@ -16,7 +16,7 @@ def test_auc_is_the_share_of_correctly_ordered_pairs_ties_half():
         if all(pos) or not any(pos):
             continue
         scores = [rng.choice([0.1, 0.2, 0.3, 0.5, 0.9]) for _ in range(30)]
-        pairs = [(a, b) for a, pa in zip(scores, pos) if pa for b, pb in zip(scores, pos) if not pb]
+        pairs = [(a, b) for a, pa in zip(scores, pos, strict=True) if pa for b, pb in zip(scores, pos, strict=True) if not pb]
         expected = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a, b in pairs) / len(pairs)
         assert abs(auc(pos, scores) - expected) < 1e-12
     assert auc([True, True], [0.1, 0.2]) is None
