@@ -262,11 +262,12 @@ def _eval_robustness(args, judge, path, pairs, settings) -> int:
     report["data"] = str(args.data)
     report["model"] = model_info(judge, path)
     report["instruction_filter"] = bool(renderer is not None and renderer.drop_listing_instructions)
-    report["stuffing_filter"] = bool(renderer is not None and renderer.drop_listing_stuffing)
+    report["stuffing_filter"] = renderer.drop_listing_stuffing if renderer is not None else None  # None: no prompt
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2))
     print(json.dumps(report))
-    return 0 if report["overall"]["meets_bar"] else 1
+    summaries = [report["overall"], report.get("keyword_stuffing")]
+    return 0 if all(s["meets_bar"] for s in summaries if s) else 1
 
 
 def cmd_data_synth(args) -> int:
@@ -453,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="instead of F1: inject instructions into every non-Exact listing and report, per family, how much more "
         "often they raise the label than neutral text of the same length (exit 1 when over the bar); also paste "
-        "each pair's query into its listing (keyword stuffing, reported apart)",
+        "each pair's query into its listing (keyword stuffing, reported apart; exit 1 when it is over the bar too)",
     )
     s.add_argument(
         "--keep-listing-instructions",

@@ -32,3 +32,15 @@ def test_eval_fallback_lexical_prints_its_row_from_the_calibration_file(capsys, 
     ranking = report["ranking"]  # the score's ranking quality beside the label's F1 (relevance.ranking_metrics)
     assert ranking["n"] == 16 and (ranking["auc_exact"] is None or 0 <= ranking["auc_exact"] <= 1)
     assert report["model"]["thresholds"] == list(calibration.thresholds) and report["model"]["calibrated_on"] == "toy"
+
+
+def test_robustness_exit_code_counts_keyword_stuffing(capsys, tmp_path, monkeypatch):
+    """The lexical tier ignores instructions but a query written once into a listing still moves it: the
+    instruction families meet the bar, keyword stuffing does not, so the command exits 1."""
+    monkeypatch.setenv("TAOSR1_INDEX_DIR", str(tmp_path / "no-indexes"))  # the built-in calibration
+    data = REPO_ROOT / "training" / "data" / "fixtures" / "esci_dev.csv"
+    rc = main(["eval", "--data", str(data), "--model", "fallback-lexical", "--robustness", "--limit", "40", "--quiet"])
+    report = json.loads(capsys.readouterr().out)
+    assert report["overall"]["meets_bar"] and not report["keyword_stuffing"]["meets_bar"]
+    assert report["stuffing_filter"] is None  # no prompt: the tier filters the listing itself (retrieval.lexical)
+    assert rc == 1
