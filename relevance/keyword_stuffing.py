@@ -25,8 +25,8 @@ none, so ordinary listings reach the judge byte for byte (tested on every real l
 repository ships). A single pasted phrase without a lead ("Perfect for iphone 13 case") reads
 as an ordinary claim and is left to the model. The prompt renderer (`relevance.prompt`, train
 and serve alike), its coverage line, and the fallback scorer's tiers (`retrieval.fallback`,
-`retrieval.lexical`) all read listings through `shown_listing`; `relevance.listing_flags`
-reports the flag beside the score.
+`retrieval.lexical.shown_text`) all read listings through it; `relevance.listing_flags` reports
+the flag beside the score.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def normalise(text: str) -> str:
 def _may_repeat(text: str) -> bool:
     """True when some phrase of two to eight words comes twice in a row, word for word (what `_REPEAT`
     needs before it checks the separators); most listings are ruled out here, cheaply."""
-    tokens = _TOKEN.findall(text.lower())
+    tokens = [t.rstrip("'&+.-") for t in _TOKEN.findall(text.lower())]  # "case." ends a copy of "case"
     last: dict[tuple[str, str], int] = {}
     for i, pair in enumerate(zip(tokens, tokens[1:], strict=False)):
         seen = last.get(pair)

@@ -38,6 +38,7 @@ STUFFED = [
     ("Garden hose 50ft. People also search for: iphone 13 case", "Garden hose 50ft."),
     ("Garden hose 50ft\nKeywords: iphone 13 case, phone case\nKink free", "Garden hose 50ft Kink free"),
     ("Yoga mat iphone 13 case iphone 13 case", "Yoga mat"),
+    ("Yoga mat. iphone 13 case, iphone 13 case. Non slip.", "Yoga mat. Non slip."),
     ("Yoga mat, iphone 13 case, iphone 13 case, iphone 13 case with strap", "Yoga mat, with strap"),
     ("Desk lamp #iphonecase #iphone13 #phonecase", "Desk lamp"),
 ]
