@@ -38,16 +38,9 @@ def auc(positive: Sequence[bool], scores: Sequence[float]) -> float | None:
     if not n_pos or not n_neg:
         return None
     s = np.asarray(scores, dtype=np.float64)
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s), dtype=np.float64)
-    sorted_s = s[order]
-    i = 0
-    while i < len(s):  # average ranks over ties
-        j = i
-        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
+    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    end = np.cumsum(counts)  # 1-based rank of each distinct score's last pair; ties share their mean rank
+    ranks = ((end - counts + 1 + end) / 2)[inverse]
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
