@@ -25,7 +25,8 @@ def test_report_covers_every_family_and_field(tiny_model_dir, cache_dir):
     assert s["flagged_injected"] == 1.0 and s["flagged_neutral"] == 0.0
     stuffed = report[STUFFING]
     assert stuffed["n"] == non_exact * len(STUFFING_FIELDS) and set(stuffed["by_field"]) == set(STUFFING_FIELDS)
-    assert stuffed["flagged_injected"] == 0.0  # no instruction in a pasted query: the filter cannot help here
+    # listed or doubled pastes carry the keyword_stuffing flag; "Perfect for <query>" said once does not
+    assert 0.0 < stuffed["flagged_injected"] <= 1.0 and stuffed["flagged_neutral"] == 0.0
     assert f"| tiny | {STUFFING} | {stuffed['n']} |" in markdown(report, "tiny")
 
 
