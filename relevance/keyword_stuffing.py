@@ -32,10 +32,10 @@ the flag beside the score.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import replace
 
 from relevance.types import Product
+from relevance.untrusted import visible_nfkc
 
 FLAG = "keyword_stuffing"
 
@@ -77,13 +77,6 @@ _TOKEN = re.compile(_WORD)
 _REPEAT_SPAN = 8
 
 
-def normalise(text: str) -> str:
-    """NFKC with format characters (zero-width spaces) dropped, so a spaced-out copy still matches."""
-    if text.isascii():  # NFKC and format characters concern non-ASCII text only
-        return text
-    return "".join(ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) != "Cf")
-
-
 def _may_repeat(text: str) -> bool:
     """True when some phrase of two to eight words comes twice in a row, word for word (what `_REPEAT`
     needs before it checks the separators); most listings are ruled out here, cheaply."""
@@ -117,7 +110,7 @@ def has_keyword_stuffing(text: str) -> bool:
     >>> has_keyword_stuffing("Rugged case for iPhone 13, drop tested, 2 pack")
     False
     """
-    return bool(text) and bool(_spans(normalise(text)))
+    return bool(text) and bool(_spans(visible_nfkc(text)))
 
 
 def drop_keyword_stuffing(text: str) -> str:
@@ -130,7 +123,7 @@ def drop_keyword_stuffing(text: str) -> str:
     """
     if not text:
         return text
-    plain = normalise(text)
+    plain = visible_nfkc(text)
     spans = _spans(plain)
     if not spans:
         return text
@@ -174,7 +167,7 @@ def drop_product_stuffing(product: Product, description_chars: int | None = None
         return product
     attributes = {}
     for key, value in product.attributes.items():
-        if _LEAD.fullmatch(f"{normalise(key).strip()}:"):
+        if _LEAD.fullmatch(f"{visible_nfkc(key).strip()}:"):
             continue
         if kept := drop_keyword_stuffing(value):
             attributes[key] = kept

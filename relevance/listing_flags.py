@@ -22,12 +22,11 @@ unchanged, byte for byte. What escapes the detector is left to the model's train
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from relevance.keyword_stuffing import FLAG as STUFFING_FLAG
 from relevance.keyword_stuffing import product_has_keyword_stuffing
 from relevance.types import Product
-from relevance.untrusted import CONTROL_TOKEN
+from relevance.untrusted import CONTROL_TOKEN, visible_nfkc
 
 FLAG = "instruction_in_listing"
 #: every flag `listing_flags` can report
@@ -78,8 +77,7 @@ def normalise(text: str) -> str:
     >>> normalise("Ｈеllо\\u200b")
     'Hello'
     """
-    text = unicodedata.normalize("NFKC", text).translate(_FOLD)
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return visible_nfkc(text).translate(_FOLD)
 
 
 def text_has_instruction(text: str) -> bool:
@@ -92,7 +90,7 @@ def text_has_instruction(text: str) -> bool:
     """
     if text.isascii():  # NFKC, format characters and look-alike letters concern non-ASCII text only
         return any(p.search(text) for p in _PATTERNS)
-    plain = "".join(ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) != "Cf")
+    plain = visible_nfkc(text)
     folded = plain.translate(_FOLD)  # homoglyph spellings of English; `plain` keeps Cyrillic words readable
     return any(p.search(folded) or p.search(plain) for p in _PATTERNS)
 

@@ -42,6 +42,18 @@ _HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]{0,15}(?:\s[^<>]{0,200})?/?>")
 _ANGLE_RUN = re.compile(r"<{2,}|>{2,}")
 
 
+def visible_nfkc(text: str) -> str:
+    """NFKC with format characters (zero-width spaces, joiners) dropped: what the listing detectors
+    (relevance.listing_flags, relevance.keyword_stuffing) read; ASCII text is returned as is.
+
+    >>> visible_nfkc("ｉｐｈｏｎｅ\u200b 13")
+    'iphone 13'
+    """
+    if text.isascii():  # NFKC and format characters concern non-ASCII text only
+        return text
+    return "".join(ch for ch in unicodedata.normalize("NFKC", text) if unicodedata.category(ch) != "Cf")
+
+
 def _drop_invisible(text: str) -> str:
     """Drop control and format characters (Cc, Cf) except ordinary whitespace, which becomes a space."""
     out = []
