@@ -13,7 +13,8 @@ coverage line on 15–20 %.
 text (microseconds per field):
 
 * a keyword-list lead (`_LEAD`) and the list after it, up to the end of its segment (a sentence
-  end, a line break, ";" or " | ");
+  end, a line break, ";" or " | "); the leads are written in English and as sellers on Amazon's
+  other stores write them ("Palabras clave:", "Mots-clés :", "Schlagwörter:", "关键词：", "キーワード:");
 * a phrase of two to eight words repeated back to back, separated only by spaces or list
   punctuation, as whole items (`_REPEAT`: the last copy ends the field, sentence or list item,
   so "iPhone 12, iPhone 12 Pro" is a model list, not a repeat) or three times or more wherever
@@ -41,19 +42,39 @@ FLAG = "keyword_stuffing"
 
 _SEP = r"\s*[:：\-–—]?"
 _LIST_NOUN = r"(?:searches|search\s+(?:terms?|keywords?|tags?|phrases?)|keywords?|key\s*words|tags|queries)"
+#: the same leads as sellers on Amazon's other stores write them (es, pt, fr, de, it, nl): a
+#: "related searches" phrase, or a list noun followed by a colon ("Palabras clave:", "Schlagwörter:")
+_FOREIGN_RELATED = (
+    r"(?:b[uú]squedas|pesquisas)\s+(?:relacionadas|populares|similares)"
+    r"|recherches\s+(?:associ[ée]es|similaires|populaires|connexes|li[ée]es)"
+    r"|(?:[äa]hnliche|verwandte|beliebte)\s+(?:suchanfragen|suchbegriffe|suchen)"
+    r"|ricerche\s+(?:correlate|simili|popolari)"
+    r"|(?:gerelateerde|populaire)\s+zoek(?:opdrachten|termen)"
+)
+_FOREIGN_NOUN = (
+    r"(?:palabras?\s+clave|t[ée]rminos\s+de\s+b[uú]squeda|etiquetas|palavras?[\s-]+chave|termos\s+de\s+pesquisa"
+    r"|mots?[\s-]+cl[ée]s?|termes\s+de\s+recherche|[ée]tiquettes"
+    r"|such(?:begriffe|w[öo]rter|anfragen)|schlagw[öo]rter|schl[üu]sselw[öo]rter|stichw[öo]rter"
+    r"|parole\s+chiave|termini\s+di\s+ricerca|etichette|zoekwoorden|trefwoorden|zoektermen)"
+)
+#: Chinese, Japanese and Korean leads: no word boundary to lean on, so a bare list noun needs its colon
+_CJK_RELATED = r"相关搜索|相關搜尋|热门搜索|熱門搜尋|关联搜索|関連検索|関連キーワード|연관\s*검색어|관련\s*검색어"
+_CJK_NOUN = r"关键词|关键字|關鍵詞|關鍵字|搜索词|搜尋詞|标签|標籤|キーワード|検索ワード|タグ|검색어|키워드|태그"
 _LEAD = re.compile(
-    r"(?<!\w)(?:"
+    r"(?:(?<!\w)(?:"
     rf"(?:related|popular|top|hot|trending|similar|other|more|common|recommended|suggested|frequent)\s+{_LIST_NOUN}\b{_SEP}"
     rf"|(?:search|seo|amazon|ebay|etsy|shopify|google)\s+(?:terms?|keywords?|key\s*words|tags?|phrases?)\b{_SEP}"
     r"|(?:keywords?|key\s*words|tags|hashtags?|search)\s*[:：]"
     rf"|(?:people|customers|shoppers|buyers|users|others)\s+(?:also\s+)?(?:search(?:ed)?|look(?:ed)?|shop(?:ped)?|ask(?:ed)?)\s+for\b{_SEP}"
     rf"|(?:also\s+search(?:ed)?\s+(?:for|as)|search(?:ed)?\s+as|found\s+by\s+searching(?:\s+for)?)\b{_SEP}"
     rf"|you\s+(?:may|might|can)\s+(?:also\s+)?(?:be\s+)?search(?:ing)?\s+for\b{_SEP}"
-    r")",
+    rf"|{_FOREIGN_RELATED}\b{_SEP}|{_FOREIGN_NOUN}\s*[:：]"
+    r")"
+    rf"|(?:{_CJK_RELATED})\s*[:：]?|(?:{_CJK_NOUN})\s*[:：])",
     re.I,
 )
 #: the list after a lead runs to the end of its segment (a "." inside "2.5" or "u.s.b" does not end it)
-_LIST_TAIL = r"(?:[^\n|;.!?]|[.!?](?=\S))*"
+_LIST_TAIL = r"(?:[^\n|;.!?。]|[.!?](?=\S))*"
 _LEAD_SPAN = re.compile(_LEAD.pattern + _LIST_TAIL, re.I)
 _HASHTAGS = re.compile(r"(?<!\w)#[^\W_][\w-]*(?:[\s,]+#[^\W_][\w-]*)+", re.I)
 _WORD = r"[^\W_][\w'&+.-]*"
@@ -71,6 +92,10 @@ _LETTERS = re.compile(r"[^\W\d_]{3}")
 _LEAD_HINTS = (
     "search", "keyword", "key word", "tags", "quer", "seo", "hashtag", "amazon ", "ebay ", "etsy ", "shopify ",
     "google ", "look for", "looked for", "shop for", "shopped for", "ask for", "asked for",
+    "squeda", "pesquis", "clave", "chave", "chiave", "etiquet", "recherch", "mot", "termes", "such", "schlagw", "sselw",
+    "stichw", "ricerch", "termini", "etichett", "zoek", "trefw",
+    "相关", "相關", "热门", "熱門", "关联", "関連", "관련", "연관", "关键", "關鍵", "搜索", "搜尋", "标签", "標籤",
+    "キーワード", "検索", "タグ", "검색어", "키워드", "태그",
 )  # fmt: skip
 _TOKEN = re.compile(_WORD)
 #: a repeat of a phrase of up to eight words puts one of its word pairs again within eight words
@@ -142,8 +167,8 @@ def drop_keyword_stuffing(text: str) -> str:
 def _tidy(text: str) -> str:
     """Spaces collapsed and the punctuation a dropped span leaves behind removed."""
     out = " ".join(text.split())
-    out = re.sub(r"\s+([.,;:!?])", r"\1", out)  # what a dropped span leaves before punctuation
-    out = re.sub(r"([.,;:])(?:\s*[.,;:])+", r"\1", out)  # and punctuation runs
+    out = re.sub(r"\s+([.,;:!?。])", r"\1", out)  # what a dropped span leaves before punctuation
+    out = re.sub(r"([.,;:。])(?:\s*[.,;:。])+", r"\1", out)  # and punctuation runs
     return re.sub(r"^[\s,;:\-–—|]+|[\s,;:\-–—|]+$", "", out)
 
 

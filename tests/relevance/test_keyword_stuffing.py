@@ -44,6 +44,39 @@ STUFFED = [
 ]
 
 
+#: the leads as sellers write them on Amazon's other stores; the same nouns without a colon are ordinary text
+FOREIGN_STUFFED = [
+    ("Funda iPhone 13. Palabras clave: funda iphone, carcasa iphone. Silicona suave.", "Funda iPhone 13. Silicona suave."),
+    ("Capa iPhone 13. Pesquisas relacionadas: capa iphone, capinha", "Capa iPhone 13."),
+    ("Coque iPhone 13. Mots-clés : coque iphone, étui iphone", "Coque iPhone 13."),
+    ("Handyhülle\nSchlagwörter: iphone hülle, handyhülle\nWeiches Silikon", "Handyhülle Weiches Silikon"),
+    ("Cover iPhone. Parole chiave: cover, custodia. Morbida.", "Cover iPhone. Morbida."),
+    ("Telefoonhoes. Zoekwoorden: iphone hoesje, hoes", "Telefoonhoes."),
+    ("手机壳 关键词：iphone 13 手机壳, 苹果壳", "手机壳"),
+    ("スマホケース 関連検索 iphone ケース", "スマホケース"),
+    ("휴대폰 케이스 키워드: 아이폰 케이스", "휴대폰 케이스"),
+]
+FOREIGN_ORDINARY = [
+    "Etiquetas de precio incluidas, 100 unidades",
+    "Étiquettes adhésives pour bocaux, 120 pièces",
+    "Suchen Sie nicht weiter: robuste Hülle mit Kameraschutz",
+    "Mot de passe oublié? Carte cadeau incluse",
+    "标签打印机，支持蓝牙",
+    "タグ付きのバッグ",
+]
+
+
+@pytest.mark.parametrize(("text", "kept"), FOREIGN_STUFFED)
+def test_leads_in_other_languages_are_found_and_dropped(text, kept):
+    assert has_keyword_stuffing(text)
+    assert drop_keyword_stuffing(text) == kept
+
+
+@pytest.mark.parametrize("text", FOREIGN_ORDINARY)
+def test_list_nouns_in_other_languages_without_a_lead_pass(text):
+    assert drop_keyword_stuffing(text) is text
+
+
 @pytest.mark.parametrize("text", ORDINARY)
 def test_ordinary_listing_text_passes_unchanged(text):
     assert not has_keyword_stuffing(text)
