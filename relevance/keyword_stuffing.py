@@ -92,7 +92,8 @@ _LETTERS = re.compile(r"[^\W\d_]{3}")
 _LEAD_HINTS = (
     "search", "keyword", "key word", "tags", "quer", "seo", "hashtag", "amazon ", "ebay ", "etsy ", "shopify ",
     "google ", "look for", "looked for", "shop for", "shopped for", "ask for", "asked for",
-    "squeda", "pesquis", "clave", "chave", "chiave", "etiquet", "recherch", "mot", "termes", "such", "schlagw", "sselw",
+    "squeda", "pesquis", "clave", "chave", "chiave", "etiquet", "recherch", "mots", "mot-cl", "mot cl", "termes",
+    "suchbegr", "suchw", "suchanfr", "suchen", "schlagw", "sselw",
     "stichw", "ricerch", "termini", "etichett", "zoek", "trefw",
     "相关", "相關", "热门", "熱門", "关联", "関連", "관련", "연관", "关键", "關鍵", "搜索", "搜尋", "标签", "標籤",
     "キーワード", "検索", "タグ", "검색어", "키워드", "태그",
