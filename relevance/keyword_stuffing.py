@@ -92,7 +92,7 @@ _LETTERS = re.compile(r"[^\W\d_]{3}")
 _LEAD_HINTS = (
     "search", "keyword", "key word", "tags", "quer", "seo", "hashtag", "amazon ", "ebay ", "etsy ", "shopify ",
     "google ", "look for", "looked for", "shop for", "shopped for", "ask for", "asked for",
-    "squeda", "pesquis", "clave", "chave", "chiave", "etiquet", "recherch", "mots", "mot-cl", "mot cl", "termes",
+    "squeda", "pesquis", "clave", "chave", "chiave", "etiquet", "étiquet", "recherch", "mots", "mot-cl", "mot cl", "termes",
     "suchbegr", "suchw", "suchanfr", "suchen", "schlagw", "sselw",
     "stichw", "ricerch", "termini", "etichett", "zoek", "trefw",
     "相关", "相關", "热门", "熱門", "关联", "関連", "관련", "연관", "关键", "關鍵", "搜索", "搜尋", "标签", "標籤",

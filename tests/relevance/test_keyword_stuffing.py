@@ -72,6 +72,22 @@ def test_leads_in_other_languages_are_found_and_dropped(text, kept):
     assert drop_keyword_stuffing(text) == kept
 
 
+#: every lead alternative, so a cheap prefilter hint (`_LEAD_HINTS`) cannot silently skip one
+EVERY_FOREIGN_LEAD = [
+    "Palabras clave:", "Términos de búsqueda:", "Etiquetas:", "Búsquedas relacionadas", "Palavras-chave:",
+    "Termos de pesquisa:", "Pesquisas populares", "Mots clés:", "Termes de recherche :", "Étiquettes :",
+    "Recherches associées", "Suchbegriffe:", "Suchwörter:", "Schlagwörter:", "Schlüsselwörter:", "Stichwörter:",
+    "Ähnliche Suchanfragen", "Verwandte Suchen", "Parole chiave:", "Termini di ricerca:", "Etichette:",
+    "Ricerche correlate", "Zoekwoorden:", "Trefwoorden:", "Gerelateerde zoekopdrachten", "相关搜索", "熱門搜尋",
+    "関連キーワード", "연관 검색어", "关键字:", "關鍵詞:", "搜尋詞:", "標籤:", "検索ワード:", "タグ:", "검색어:", "태그:",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("lead", EVERY_FOREIGN_LEAD)
+def test_every_lead_in_other_languages_is_found(lead):
+    assert drop_keyword_stuffing(f"Phone case\n{lead} iphone case, phone case") == "Phone case"
+
+
 @pytest.mark.parametrize("text", FOREIGN_ORDINARY)
 def test_list_nouns_in_other_languages_without_a_lead_pass(text):
     assert drop_keyword_stuffing(text) is text
