@@ -11,7 +11,9 @@ log-probabilities against the start checkpoint's, which are computed once before
 log-likelihood (DPO + NLL, as in iterative RPO, Pang et al. 2024). The anchor matters with four
 labels: DPO only sees the chosen−rejected difference, so lowering both and moving the mass to a
 third level costs it nothing — run 4b's class-balanced DPO, unanchored, sent every real pair to
-level 1. Runs on `training.label_loop`.
+level 1. Each step logs its margin per chosen level (`margins_by_chosen_level`), so a margin near
+zero can be told apart as no learning or as one level gaining what another loses. Runs on
+`training.label_loop`.
 """
 
 from __future__ import annotations
@@ -95,6 +97,22 @@ def pair_weights(pairs: list[tuple[int, int, int, int]], levels: tuple[int, ...]
     return torch.tensor([float(weights[c]) for _, _, c, _ in pairs])
 
 
+def margins_by_chosen_level(margins: torch.Tensor, chosen: list[int], levels: tuple[int, ...]) -> dict[str, float]:
+    """Per chosen level: how many of the step's pairs chose it (`pairs_<level>`) and the sum of their
+    margins (`margin_sum_<level>`). Summed, not averaged, so a log window's mean margin of a level is
+    margin_sum / pairs over the window (a step without such pairs adds 0 to both).
+
+    >>> margins_by_chosen_level(torch.tensor([0.2, -0.1, 0.4]), [4, 3, 4], (4, 3, 2, 1))
+    {'pairs_4': 2.0, 'margin_sum_4': 0.6, 'pairs_3': 1.0, 'margin_sum_3': -0.1, 'pairs_2': 0.0, 'margin_sum_2': 0.0, 'pairs_1': 0.0, 'margin_sum_1': 0.0}
+    """
+    out: dict[str, float] = {}
+    for level in levels:
+        picked = [float(v) for v, c in zip(margins.tolist(), chosen, strict=True) if c == level]
+        out[f"pairs_{level}"] = float(len(picked))
+        out[f"margin_sum_{level}"] = round(float(sum(picked)), 6)
+    return out
+
+
 def dpo_step(model, head, groups, pairs, ref: dict[tuple[int, int], tuple[float, float]], cfg, pad_id: int):
     """The step function: sigmoid DPO on (gold, wrong) label log-probabilities of a batch of pairs,
     plus cfg.nll_weight × the gold label's NLL, each pair weighted by `pair_weights` (cfg.class_balance; 0 = all 1)."""
@@ -129,9 +147,10 @@ def dpo_step(model, head, groups, pairs, ref: dict[tuple[int, int], tuple[float,
             margins.append(m.detach())
             nlls.append(nll.detach())
         m = torch.cat(margins)
+        chosen = [head.levels[pairs[i][2]] for items in by_group.values() for i in items]
         return total, {
             "margin": float(m.mean()), "pref_acc": float((m > 0).float().mean()), "chosen_nll": float(torch.cat(nlls).mean()),
-            "examples": float(len(batch)), "tokens": float(tokens),
+            "examples": float(len(batch)), "tokens": float(tokens), **margins_by_chosen_level(m, chosen, head.levels),
         }
 
     return step

@@ -94,6 +94,10 @@ def test_dpo_loss_at_the_reference_is_log2_plus_the_weighted_chosen_nll(tiny_mod
         nll = torch.tensor([-float(logps[gi][row, c]) for gi, row, c, _ in pairs])
         assert loss == pytest.approx(float((weights * (math.log(2) + alpha * nll)).mean()), rel=1e-4)
         assert stats["margin"] == pytest.approx(0.0, abs=1e-5) and stats["chosen_nll"] == pytest.approx(float(nll.mean()), rel=1e-4)
+        # per chosen level: every pair counted once under its gold level, each margin 0
+        golds = [g.golds[row] for g in groups for row in range(g.n)]
+        assert {lv: stats[f"pairs_{lv}"] for lv in head.levels} == {lv: float(golds.count(lv)) for lv in head.levels}
+        assert all(stats[f"margin_sum_{lv}"] == pytest.approx(0.0, abs=1e-4) for lv in head.levels)
 
 
 def test_rationale_term_one_record_at_a_time_has_the_padded_batch_gradient(tiny_model_dir, cache_dir):
