@@ -55,6 +55,12 @@ class DpoConfig(TuneConfig):
     class_balance: float = option(
         0.0, "objective label: weigh each pair by (1/frequency of its chosen level)^this, mean 1 (0 = unweighted)"
     )
+    direction_balance: bool = option(
+        False,
+        "objective label: between any two levels, give the pairs that choose the one and those that choose "
+        "the other the same total weight (after class_balance), so a shift of mass between two levels wins "
+        "as many pairs as it loses and only telling prompts apart lowers the loss",
+    )
     nll_weight: float = option(
         0.0,
         "objective label: add this times the chosen label's negative log-likelihood to each pair's DPO loss "

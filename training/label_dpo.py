@@ -85,16 +85,34 @@ def sample_pairs(groups: list[LabelGroup], logps: list[torch.Tensor], head: Labe
     return pairs, stats
 
 
-def pair_weights(pairs: list[tuple[int, int, int, int]], levels: tuple[int, ...], power: float) -> torch.Tensor:
+def pair_weights(pairs: list[tuple[int, int, int, int]], levels: tuple[int, ...], power: float, direction_balance: bool = False) -> torch.Tensor:
     """Per-pair loss weights ∝ (1 / frequency of the pair's chosen level)^power, mean 1.
 
-    Without them DPO lowers whichever wrong level the model draws most, on every prompt.
+    Without them DPO lowers whichever wrong level the model draws most, on every prompt. With
+    `direction_balance`, the pairs (chosen a, rejected b) and (chosen b, rejected a) are then
+    rescaled to the same total weight for every two levels a, b that have pairs both ways: a
+    shift of mass from b to a gains on the first as much as it loses on the second, so the loss
+    falls only by telling the prompts apart (the per-level margin log showed class-balanced DPO
+    learning such a shift, model card). Directions without a reverse keep their weight.
 
     >>> [round(x, 2) for x in pair_weights([(0, 0, 0, 1), (0, 1, 0, 2), (0, 2, 1, 0)], (4, 3, 2, 1), 1.0).tolist()]
     [0.75, 0.75, 1.5]
+    >>> [round(x, 2) for x in pair_weights([(0, 0, 0, 1), (0, 1, 0, 1), (0, 2, 1, 0)], (4, 3, 2, 1), 0.0, True).tolist()]
+    [0.75, 0.75, 1.5]
     """
     weights = class_weights([levels[c] for _, _, c, _ in pairs], levels, power)
-    return torch.tensor([float(weights[c]) for _, _, c, _ in pairs])
+    out = torch.tensor([float(weights[c]) for _, _, c, _ in pairs])
+    if not direction_balance:
+        return out
+    totals: dict[tuple[int, int], float] = {}
+    for (_, _, c, w), x in zip(pairs, out.tolist(), strict=True):
+        totals[(c, w)] = totals.get((c, w), 0.0) + x
+    scale = [
+        (totals[(c, w)] + totals[(w, c)]) / (2 * totals[(c, w)]) if (w, c) in totals else 1.0
+        for _, _, c, w in pairs
+    ]
+    out = out * torch.tensor(scale)
+    return out / out.mean()
 
 
 def margins_by_chosen_level(margins: torch.Tensor, chosen: list[int], levels: tuple[int, ...]) -> dict[str, float]:
@@ -115,9 +133,10 @@ def margins_by_chosen_level(margins: torch.Tensor, chosen: list[int], levels: tu
 
 def dpo_step(model, head, groups, pairs, ref: dict[tuple[int, int], tuple[float, float]], cfg, pad_id: int):
     """The step function: sigmoid DPO on (gold, wrong) label log-probabilities of a batch of pairs,
-    plus cfg.nll_weight × the gold label's NLL, each pair weighted by `pair_weights` (cfg.class_balance; 0 = all 1)."""
+    plus cfg.nll_weight × the gold label's NLL, each pair weighted by `pair_weights` (cfg.class_balance, 0 = all 1;
+    cfg.direction_balance)."""
     order: list[int] = []
-    weight = pair_weights(pairs, head.levels, cfg.class_balance)
+    weight = pair_weights(pairs, head.levels, cfg.class_balance, cfg.direction_balance)
 
     def step(_: int, rng: random.Random) -> tuple[float, dict[str, float]]:
         nonlocal order
