@@ -59,7 +59,7 @@ class DpoConfig(TuneConfig):
         False,
         "objective label: between any two levels, give the pairs that choose the one and those that choose "
         "the other the same total weight (after class_balance), so a shift of mass between two levels wins "
-        "as many pairs as it loses and only telling prompts apart lowers the loss",
+        "as many pairs as it loses and only telling prompts apart lowers the DPO term (not the nll_weight anchor)",
     )
     nll_weight: float = option(
         0.0,

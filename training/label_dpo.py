@@ -91,9 +91,10 @@ def pair_weights(pairs: list[tuple[int, int, int, int]], levels: tuple[int, ...]
     Without them DPO lowers whichever wrong level the model draws most, on every prompt. With
     `direction_balance`, the pairs (chosen a, rejected b) and (chosen b, rejected a) are then
     rescaled to the same total weight for every two levels a, b that have pairs both ways: a
-    shift of mass from b to a gains on the first as much as it loses on the second, so the loss
-    falls only by telling the prompts apart (the per-level margin log showed class-balanced DPO
-    learning such a shift, model card). Directions without a reverse keep their weight.
+    shift of mass from b to a gains on the first as much as it loses on the second, so the DPO
+    term falls only by telling the prompts apart. Directions without a reverse keep their
+    weight. (Measured: it did not remove the level shift the per-level margin log shows; the
+    gold-label anchor, not the DPO term, drives that shift — model card, tenth section.)
 
     >>> [round(x, 2) for x in pair_weights([(0, 0, 0, 1), (0, 1, 0, 2), (0, 2, 1, 0)], (4, 3, 2, 1), 1.0).tolist()]
     [0.75, 0.75, 1.5]
