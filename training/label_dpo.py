@@ -124,9 +124,10 @@ def margins_by_chosen_level(margins: torch.Tensor, chosen: list[int], levels: tu
     >>> margins_by_chosen_level(torch.tensor([0.2, -0.1, 0.4]), [4, 3, 4], (4, 3, 2, 1))
     {'pairs_4': 2.0, 'margin_sum_4': 0.6, 'pairs_3': 1.0, 'margin_sum_3': -0.1, 'pairs_2': 0.0, 'margin_sum_2': 0.0, 'pairs_1': 0.0, 'margin_sum_1': 0.0}
     """
+    values = margins.tolist()
     out: dict[str, float] = {}
     for level in levels:
-        picked = [float(v) for v, c in zip(margins.tolist(), chosen, strict=True) if c == level]
+        picked = [v for v, c in zip(values, chosen, strict=True) if c == level]
         out[f"pairs_{level}"] = float(len(picked))
         out[f"margin_sum_{level}"] = round(float(sum(picked)), 6)
     return out
