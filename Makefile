@@ -9,6 +9,7 @@ export TOKENIZERS_PARALLELISM := false
 
 install:
 	@bash scripts/install.sh
+	@bash scripts/ensure_package.sh libjemalloc2 lib:libjemalloc.so.2
 
 prepare: install
 	@$(PY) -m taosr1.cli prepare
@@ -19,7 +20,6 @@ serve: prepare
 test: install
 	@$(PY) -m ruff check .
 	@bash scripts/ensure_prometheus.sh
-	@bash scripts/ensure_package.sh libjemalloc2 lib:libjemalloc.so.2
 	@$(PY) -m pytest -q
 
 lint: install

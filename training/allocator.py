@@ -10,8 +10,8 @@ An allocator can only be chosen before a process starts, so this module does not
 current process: `stage_env()` names the library for `LD_PRELOAD`, and the pipeline (and
 `bench/train.py`) set it in the environment their spawned stage processes inherit.
 `TAOSR1_ALLOCATOR` = `auto` (default: jemalloc when found), `jemalloc` (fail when missing) or
-`glibc`. Install it with the system's package (`apt-get install libjemalloc2`; `make test` does
-so through `scripts/ensure_package.sh` where apt is available).
+`glibc`. Install it with the system's package (`apt-get install libjemalloc2`; `make install`,
+which `make serve` and `make test` run, does so through `scripts/ensure_package.sh` where apt is available).
 """
 
 from __future__ import annotations
