@@ -94,7 +94,8 @@ def pair_weights(pairs: list[tuple[int, int, int, int]], levels: tuple[int, ...]
     shift of mass from b to a gains on the first as much as it loses on the second, so the DPO
     term falls only by telling the prompts apart. Directions without a reverse keep their
     weight. (Measured: it did not remove the level shift the per-level margin log shows, and
-    neither did cutting the gold-label anchor to 0.1 — model card, tenth and eleventh sections.)
+    neither did cutting the gold-label anchor to 0.1 — model card, tenth and eleventh sections;
+    the class weights themselves move it: at `power` 0 level 4 stays where SFT had it — twelfth.)
 
     >>> [round(x, 2) for x in pair_weights([(0, 0, 0, 1), (0, 1, 0, 2), (0, 2, 1, 0)], (4, 3, 2, 1), 1.0).tolist()]
     [0.75, 0.75, 1.5]
