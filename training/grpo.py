@@ -91,6 +91,12 @@ class GrpoConfig(TuneConfig):
         "label: rollouts are G draws from the label distribution of one prefill (training/label_grpo.py); "
         "sequence: generated answers",
     )
+    stuffing_fraction: float = option(
+        0.0,
+        "label objective only: add copies of this share of the prompts with their own query pasted into the listing "
+        "(or neutral text of the same length), true labels kept, so the reward teaches that pasted search terms are no evidence",
+    )
+    stuffing_below_exact_rate: float = option(1.0, "label objective only: below-Exact prompts are copied at this multiple of stuffing_fraction")
 
     def validate(self) -> None:
         super().validate()
@@ -115,6 +121,12 @@ class GrpoConfig(TuneConfig):
             )
         if self.nll_weight < 0:
             raise ValueError(f"grpo.nll_weight must be >= 0, got {self.nll_weight}")
+        if self.stuffing_fraction < 0 or self.stuffing_below_exact_rate < 0:
+            raise ValueError(
+                f"grpo.stuffing_fraction and grpo.stuffing_below_exact_rate must be >= 0, got {self.stuffing_fraction}, {self.stuffing_below_exact_rate}"
+            )
+        if self.stuffing_fraction and self.objective != "label":
+            raise ValueError("grpo.stuffing_fraction needs grpo.objective 'label'")
         if self.kl_beta < 0:
             raise ValueError(f"grpo.kl_beta must be >= 0, got {self.kl_beta}")
         if not 0 <= self.pass_rate_low <= self.pass_rate_high <= 1:

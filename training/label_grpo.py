@@ -25,6 +25,9 @@ whatever dynamic sampling keeps.
 With `reward_estimate: exact` there are no draws: a prompt's expected reward is its gold
 label's probability, the loss is −π(gold) (`exact_terms`). Each step logs how many kept
 prompts each gold level had (`kept_4` … `kept_1`).
+With `stuffing_fraction` > 0 the prompts also include copies of listings with their own query
+pasted in, or neutral text of the same length (`training.label_sft.with_stuffing`), at their true
+level: a pasted query that moves a below-Exact listing towards level 4 then costs reward.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from training.grpo import group_advantages
 from training.label_dpo import label_distributions
 from training.label_loop import LoopSpec, autocast, run_loop
 from training.label_objective import LabelGroup, LabelHead, build_groups, label_logits, record_positions
+from training.label_sft import with_stuffing
 from training.policy import bf16_native, load_policy, pick_device, save_checkpoint
 from training.run import RunConfig, RunLayout, log
 
@@ -167,6 +171,7 @@ def run_label_grpo(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start
     scheme = get_scheme(policy.label_scheme)
     renderer = PromptRenderer(policy.tokenizer, scheme, coverage=run.coverage)
     records = prompt_records(load_records(cot_path), cfg.sources, cfg.source_share, cfg.max_prompts, run.seed)
+    records = with_stuffing(records, cfg.stuffing_fraction, run.seed, cfg.stuffing_below_exact_rate)
     groups = build_groups(renderer, records)
     where = record_positions(groups, len(records))
     head = LabelHead(policy.model, policy.tokenizer, scheme)

@@ -8,8 +8,8 @@ the label tokens — exactly serving's `probs` — weighted per class (`class_ba
 seeded `rationale_fraction` of the step's examples also gets the full-vocabulary answer
 loss (label token + rationale + end-of-turn), weighted by `rationale_weight`, so `explain`
 keeps writing the 5-step rationale. `inject_fraction` adds copies of training listings with
-an injected instruction (or neutral noise) that keep their true label
-(`training.data.injection`). Runs `epochs` over the groups with `training.label_loop`.
+an injected instruction (or neutral noise) that keep their true label, and `stuffing_fraction`
+copies with the pair's own query pasted in (`training.data.injection`). Runs `epochs` over the groups with `training.label_loop`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from relevance.labels import get_scheme
 from relevance.prompt import PromptRenderer
-from training.data.injection import augment
+from training.data.injection import augment, stuff
 from training.examples import CotRecord, answer_ids, load_records, prompt_ids
 from training.label_loop import LoopSpec, run_loop
 from training.label_objective import LabelGroup, LabelHead, build_groups, class_weights, label_logits
@@ -37,10 +37,21 @@ def with_injections(records: list[CotRecord], fraction: float, seed: int, below_
     below-Exact records copied at `below_exact_rate` times that rate)."""
     if fraction <= 0:
         return list(records)
-    copies = augment([r.pair for r in records], fraction, seed, below_exact_rate)
+    return list(records) + _as_records(records, augment([r.pair for r in records], fraction, seed, below_exact_rate), "injection")
+
+
+def with_stuffing(records: list[CotRecord], fraction: float, seed: int, below_exact_rate: float) -> list[CotRecord]:
+    """`records` plus copies of a `fraction` of them with their own query pasted into the listing,
+    or neutral text of the same length (`training.data.injection.stuff`; true labels kept)."""
+    if fraction <= 0:
+        return list(records)
+    return list(records) + _as_records(records, stuff([r.pair for r in records], fraction, seed, below_exact_rate), "stuffing")
+
+
+def _as_records(records: list[CotRecord], copies: list, source_name: str) -> list[CotRecord]:
+    """Each copied pair as a record with its source's retrieved context and rationale."""
     source = {(r.pair.query, r.pair.product.id): r for r in records}
-    extra = [CotRecord(c, source[(c.query, c.product.id)].context, source[(c.query, c.product.id)].rationale, "injection") for c in copies]
-    return list(records) + extra
+    return [CotRecord(c, source[(c.query, c.product.id)].context, source[(c.query, c.product.id)].rationale, source_name) for c in copies]
 
 
 def steps_for(cfg, n_examples: int) -> int:
@@ -164,6 +175,7 @@ def run_label_sft(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start:
     scheme = get_scheme(policy.label_scheme)
     renderer = PromptRenderer(policy.tokenizer, scheme, coverage=run.coverage)
     records = with_injections(load_records(cot_path), cfg.inject_fraction, run.seed, cfg.inject_below_exact_rate)
+    records = with_stuffing(records, cfg.stuffing_fraction, run.seed, cfg.stuffing_below_exact_rate)
     if cfg.max_records is not None:
         from training.examples import spread_subset
 

@@ -63,6 +63,11 @@ class SftConfig(TuneConfig):
     inject_below_exact_rate: float = option(
         1.0, "objective label: below-Exact records are copied at this multiple of inject_fraction (1: every level alike; 2 cost 0.13 macro-F1 on the synthetic hard set, model card)"
     )
+    stuffing_fraction: float = option(
+        0.0, "objective label: add copies of this share of the records with their own query pasted into the listing "
+        "(or neutral text of the same length), true labels kept"
+    )
+    stuffing_below_exact_rate: float = option(1.0, "objective label: below-Exact records are copied at this multiple of stuffing_fraction")
 
     def validate(self) -> None:
         super().validate()
@@ -72,6 +77,10 @@ class SftConfig(TuneConfig):
             raise ValueError(f"sft.rationale_fraction must be within [0, 1], got {self.rationale_fraction}")
         if self.inject_below_exact_rate < 0:
             raise ValueError(f"sft.inject_below_exact_rate must be >= 0 (1: every level alike), got {self.inject_below_exact_rate}")
+        if self.stuffing_fraction < 0 or self.stuffing_below_exact_rate < 0:
+            raise ValueError(
+                f"sft.stuffing_fraction and sft.stuffing_below_exact_rate must be >= 0, got {self.stuffing_fraction}, {self.stuffing_below_exact_rate}"
+            )
 
 
 def answer_only_loss(model, inputs: dict[str, Any], num_items_in_batch: Any = None, label_weight: float = 1.0):

@@ -398,6 +398,42 @@ def test_below_exact_rate_sets_the_share_of_below_exact_copies():
         build_config(SftConfig, {"inject_below_exact_rate": -1})
 
 
+def test_stuffed_copies_paste_the_query_keep_the_level_and_use_train_wordings_only():
+    import random
+
+    from training.data.injection import _STUFFING_LEADS, augment, stuff, stuffing_text
+
+    pairs = [p for p in TOY_PAIRS] * 40
+    copies = stuff(pairs, 0.5, seed=2)
+    assert copies == stuff(pairs, 0.5, seed=2)  # seeded
+    assert augment(pairs, 0.5, seed=2) == augment(pairs, 0.5, seed=2)  # and the instruction copies keep their own stream
+    by_id = {p.product.id: p for p in TOY_PAIRS}
+    stuffed = [c for c in copies if "stuffed" in c.tags]
+    noise = [c for c in copies if "neutral-noise" in c.tags]
+    assert stuffed and noise and len(stuffed) + len(noise) == len(copies)
+    assert all(c.level == by_id[c.product.id].level for c in copies)
+
+    def text(product) -> str:
+        return " ".join([product.title, product.description or "", *product.attributes.values()]).lower()
+
+    assert all(text(c.product).count(c.query.lower()) > text(by_id[c.product.id].product).count(c.query.lower()) for c in stuffed)
+    assert not any(text(c.product).count(c.query.lower()) > text(by_id[c.product.id].product).count(c.query.lower()) for c in noise)
+    rng = random.Random(0)
+    train = {stuffing_text("usb cable", rng, "train") for _ in range(200)}
+    assert not any(t.startswith(lead) for t in train for lead in _STUFFING_LEADS["eval"])  # the eval's wordings stay unseen
+    assert stuff(pairs, 0.0, seed=2) == []
+
+
+def test_stuffing_options_are_checked():
+    from training.grpo import GrpoConfig
+
+    with pytest.raises(ValueError, match="sft.stuffing_fraction"):
+        build_config(SftConfig, {"stuffing_fraction": -0.1})
+    with pytest.raises(ValueError, match="grpo.stuffing_fraction needs grpo.objective 'label'"):
+        build_config(GrpoConfig, {"stuffing_fraction": 0.2, "objective": "sequence"})
+    assert build_config(GrpoConfig, {"stuffing_fraction": 0.2, "objective": "label"}).stuffing_fraction == 0.2
+
+
 def test_a_coverage_run_trains_on_the_prompt_its_checkpoint_serves(tmp_path, tiny_model_dir, cache_dir):
     """`run.coverage` puts the coverage line in the trainer's prompts, the manifest records it, and serving
     the checkpoint renders the very same ids (one prompt for train and serve)."""

@@ -10,8 +10,12 @@ two splits share no sentence. Knows nothing of models or prompts.
 
 Keyword stuffing is the other way a seller games a search judge: no instruction, just the
 shopper's query pasted into the listing ("Related searches: iphone 13 case"). `stuffing_text`
-words it from the query (eval only: training does not see it); `STUFFING_FIELDS` are where
-sellers put it.
+words it from the query, from disjoint train and eval pools like the instructions;
+`STUFFING_FIELDS` are where sellers put it. `stuff` makes the training copies: listings with
+their own query pasted in (or neutral text of the same length), each keeping its true label.
+The train wordings are the shapes the prompt's stuffing filter (`relevance.keyword_stuffing`)
+lets through — a lead that reads as an ordinary claim ("Ideal for …"), a bare copy or two —
+since what the filter drops never reaches the model.
 """
 
 from __future__ import annotations
@@ -93,7 +97,13 @@ _POOLS: dict[str, dict[str, list[str]]] = {
     },
 }
 
-_STUFFING_LEADS = ["Related searches:", "Popular searches:", "Search terms:", "Also great for", "Perfect for", "Keywords:"]
+_STUFFING_LEADS = {
+    "eval": ["Related searches:", "Popular searches:", "Search terms:", "Also great for", "Perfect for", "Keywords:"],
+    "train": [
+        "Ideal for", "Great for", "Best for", "Made for", "Designed for", "Works as", "Suitable for", "Top pick for",
+        "Also fits", "A must-have", "Shop", "",
+    ],
+}  # fmt: skip
 
 _NEUTRAL = [
     "Ships in a recyclable box; please check the size chart before ordering.",
@@ -133,14 +143,19 @@ def injection_text(family: str, split: str, rng: random.Random) -> str:
     raise ValueError(f"unknown injection family {family!r}; known: {FAMILIES}")
 
 
-def stuffing_text(query: str, rng: random.Random) -> str:
-    """The shopper's `query` pasted into a listing as sellers do: once or twice, after a lead-in.
+def stuffing_text(query: str, rng: random.Random, split: str = "eval") -> str:
+    """The shopper's `query` pasted into a listing as sellers do: once or twice, after a lead-in
+    worded from the `split` pool ("eval" or "train"; train copies also vary the case and the joint).
 
     >>> stuffing_text("iphone 13 case", random.Random(0))
     'Also great for iphone 13 case, iphone 13 case'
     """
-    lead = rng.choice(_STUFFING_LEADS)
-    return f"{lead} {query}" if rng.random() < 0.5 else f"{lead} {query}, {query}"
+    lead = rng.choice(_STUFFING_LEADS[split])
+    if split == "eval":
+        return f"{lead} {query}" if rng.random() < 0.5 else f"{lead} {query}, {query}"
+    text = rng.choice((query, query.lower(), query.title()))
+    copies = f"{text} {text}" if rng.random() < 0.25 else f"{text}, {text}" if rng.random() < 0.4 else text
+    return f"{lead} {copies}".strip()
 
 
 def neutral_text(length: int, rng: random.Random) -> str:
@@ -182,5 +197,23 @@ def augment(pairs: list[LabeledPair], fraction: float, seed: int, below_exact_ra
         if i % 2:
             text = neutral_text(len(text), rng)
         tag = "injected" if not i % 2 else "neutral-noise"
+        out.append(replace(pair, product=with_text(pair.product, field, text), tags=(*pair.tags, tag)))
+    return out
+
+
+def stuff(pairs: list[LabeledPair], fraction: float, seed: int, below_exact_rate: float = 1.0) -> list[LabeledPair]:
+    """Copies of a seeded `fraction` of `pairs` with their own query pasted in (train wordings), each
+    keeping its true level; as in `augment`, every other copy carries neutral text of the same
+    length in the same field instead, and below-Exact pairs are copied at `below_exact_rate` times
+    the rate of Exact ones."""
+    rng = random.Random(seed + 7919)  # its own stream: the instruction copies stay as they were
+    chosen = [p for p in pairs if rng.random() < (fraction * below_exact_rate if p.level < 4 else fraction)]
+    out = []
+    for i, pair in enumerate(chosen):
+        field = rng.choice(STUFFING_FIELDS)
+        text = stuffing_text(pair.query, rng, "train")
+        if i % 2:
+            text = neutral_text(len(text), rng)
+        tag = "stuffed" if not i % 2 else "neutral-noise"
         out.append(replace(pair, product=with_text(pair.product, field, text), tags=(*pair.tags, tag)))
     return out
