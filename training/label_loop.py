@@ -129,4 +129,17 @@ def run_loop(model, spec: LoopSpec, step_fn: StepFn, stage_dir: Path, logs_dir: 
         "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
         "peak_rss_gb": round(peak_rss_gb(), 2),
         "rss_now_gb": round(rss_now_gb(), 2),
+        **host_numerics(device, bf16),
     }
+
+
+def host_numerics(device: str, bf16: bool) -> dict[str, Any]:
+    """What decides a run's arithmetic beside its seed: bf16 autocast or float32, the thread count and
+    the CPU model (`run.dtype: auto` trains in bf16 only where the CPU has native bf16, so one recipe
+    and seed give different models on different hosts; the manifest records which)."""
+    cpu = ""
+    try:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"precision": "bf16-autocast" if bf16 else "float32", "threads": torch.get_num_threads(), "device": device, "host_cpu": cpu}

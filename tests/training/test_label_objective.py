@@ -186,14 +186,14 @@ def label_pipeline(tmp_path_factory, tiny_model_dir, cache_dir):
     common = {"lora": False, "device": "cpu", "log_steps": 1, "save_steps": 100}
     sft = build_config(SftConfig, {**common, "objective": "label", "epochs": 8, "batch_size": 8, "learning_rate": 1e-2,
                                    "rationale_fraction": 0.25, "rationale_weight": 0.02, "inject_fraction": 0.5,
-                                   "warmup_ratio": 0.0, "lr_scheduler": "constant"})
+                                   "stuffing_fraction": 0.5, "warmup_ratio": 0.0, "lr_scheduler": "constant"})
     out = {"sft": run_sft(run, sft)}
     dpo = build_config(DpoConfig, {**common, "objective": "label", "init": out["sft"]["checkpoint"], "max_steps": 6, "batch_size": 4,
                                    "learning_rate": 2e-3, "beta": 0.5,
                                    "class_balance": 1.0, "nll_weight": 1.0})
     out["dpo"] = run_dpo(run, build_config(SamplingConfig, {"n": 4}), dpo)
     grpo = build_config(GrpoConfig, {**common, "objective": "label", "max_steps": 6, "batch_size": 4, "group_size": 8,
-                                     "learning_rate": 2e-3, "class_balanced": True})
+                                     "learning_rate": 2e-3, "class_balanced": True, "stuffing_fraction": 0.5})
     out["grpo"] = run_grpo(run, grpo)
     return run, out
 
@@ -210,6 +210,7 @@ def test_label_sft_learns_the_labels_and_reports_its_efficiency(label_pipeline, 
     train = read_manifest(Path(out["sft"]["checkpoint"])).metrics["train"]
     assert train["loss_last"] < train["loss_first"], train
     assert train["examples_per_s"] > 0 and train["tokens_per_s"] > 0 and train["peak_rss_gb"] > 0
+    assert train["precision"] == "float32" and train["threads"] >= 1 and train["device"] == "cpu"  # the run's dtype is float32
     records = _group_records()
     assert _probs_of_gold(Path(out["sft"]["checkpoint"]), cache_dir, records) > _probs_of_gold(tiny_model_dir, cache_dir, records) + 0.1
 
