@@ -49,13 +49,14 @@ def test_stuffing_pastes_each_pairs_own_query_and_leaves_the_instruction_variant
     assert [pair for pair in with_stuffing if pair in without] == without  # same instruction variants, same order
     non_exact = sum(1 for p in TOY_PAIRS if p.level < 4)
     assert len(with_stuffing) - len(without) == 2 * len(STUFFING_FIELDS) * non_exact  # stuffed and neutral twins
-    pasted = [(q, p) for q, p in with_stuffing if any(f"{lead} {q}" in f"{p.title} {p.description} {p.attributes}" for lead in _STUFFING_LEADS)]
+    pasted = [(q, p) for q, p in with_stuffing if any(f"{lead} {q}" in f"{p.title} {p.description} {p.attributes}" for lead in _STUFFING_LEADS["eval"])]
     assert len(pasted) == len(STUFFING_FIELDS) * non_exact
 
 
 def test_train_and_eval_wordings_share_no_sentence():
     for key in _POOLS["train"]:
         assert not set(_POOLS["train"][key]) & set(_POOLS["eval"][key]), key
+    assert not set(_STUFFING_LEADS["train"]) & set(_STUFFING_LEADS["eval"])  # the stuffing leads too
 
 
 def test_stuffing_alone_reports_no_instruction_summary(tiny_model_dir, cache_dir):
