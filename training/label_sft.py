@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from relevance.labels import get_scheme
 from relevance.prompt import PromptRenderer
+from relevance.types import LabeledPair
 from training.data.injection import augment, stuff
 from training.examples import CotRecord, answer_ids, load_records, prompt_ids
 from training.label_loop import LoopSpec, run_loop
@@ -48,7 +49,7 @@ def with_stuffing(records: list[CotRecord], fraction: float, seed: int, below_ex
     return list(records) + _as_records(records, stuff([r.pair for r in records], fraction, seed, below_exact_rate), "stuffing")
 
 
-def _as_records(records: list[CotRecord], copies: list, source_name: str) -> list[CotRecord]:
+def _as_records(records: list[CotRecord], copies: list[LabeledPair], source_name: str) -> list[CotRecord]:
     """Each copied pair as a record with its source's retrieved context and rationale."""
     source = {(r.pair.query, r.pair.product.id): r for r in records}
     return [CotRecord(c, source[(c.query, c.product.id)].context, source[(c.query, c.product.id)].rationale, source_name) for c in copies]
