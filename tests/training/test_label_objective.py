@@ -403,11 +403,17 @@ def test_stuffed_copies_paste_the_query_keep_the_level_and_use_train_wordings_on
     import random
 
     from training.data.injection import _STUFFING_LEADS, augment, stuff, stuffing_text
+    from training.label_sft import with_injections, with_stuffing
 
     pairs = [p for p in TOY_PAIRS] * 40
     copies = stuff(pairs, 0.5, seed=2)
     assert copies == stuff(pairs, 0.5, seed=2)  # seeded
-    assert augment(pairs, 0.5, seed=2) == augment(pairs, 0.5, seed=2)  # and the instruction copies keep their own stream
+    records = [CotRecord(p, RetrievedContext(), "r") for p in pairs]
+    injected = with_injections(records, 0.5, 2, 1.0)
+    both = with_stuffing(injected, 0.5, 2, 1.0)
+    assert both[: len(injected)] == injected and len(both) > len(injected)  # the instruction copies stay as they were
+    assert [r.pair for r in injected[len(records):]] == augment(pairs, 0.5, seed=2)
+    assert [r.pair for r in both[len(injected):]] == stuff([r.pair for r in injected], 0.5, seed=2)
     by_id = {p.product.id: p for p in TOY_PAIRS}
     stuffed = [c for c in copies if "stuffed" in c.tags]
     noise = [c for c in copies if "neutral-noise" in c.tags]

@@ -21,6 +21,7 @@ since what the filter drops never reaches the model.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import replace
 
 from relevance.types import LabeledPair, Product
@@ -189,16 +190,7 @@ def augment(pairs: list[LabeledPair], fraction: float, seed: int, below_exact_ra
     Exact ones (1: every level alike).
     """
     rng = random.Random(seed)
-    chosen = [p for p in pairs if rng.random() < (fraction * below_exact_rate if p.level < 4 else fraction)]
-    out = []
-    for i, pair in enumerate(chosen):
-        field = rng.choice(FIELDS)
-        text = injection_text(rng.choice(FAMILIES), "train", rng)
-        if i % 2:
-            text = neutral_text(len(text), rng)
-        tag = "injected" if not i % 2 else "neutral-noise"
-        out.append(replace(pair, product=with_text(pair.product, field, text), tags=(*pair.tags, tag)))
-    return out
+    return _copies(pairs, fraction, below_exact_rate, rng, FIELDS, lambda _: injection_text(rng.choice(FAMILIES), "train", rng), "injected")
 
 
 def stuff(pairs: list[LabeledPair], fraction: float, seed: int, below_exact_rate: float = 1.0) -> list[LabeledPair]:
@@ -207,13 +199,26 @@ def stuff(pairs: list[LabeledPair], fraction: float, seed: int, below_exact_rate
     length in the same field instead, and below-Exact pairs are copied at `below_exact_rate` times
     the rate of Exact ones."""
     rng = random.Random(seed + 7919)  # its own stream: the instruction copies stay as they were
+    return _copies(pairs, fraction, below_exact_rate, rng, STUFFING_FIELDS, lambda pair: stuffing_text(pair.query, rng, "train"), "stuffed")
+
+
+def _copies(
+    pairs: list[LabeledPair],
+    fraction: float,
+    below_exact_rate: float,
+    rng: random.Random,
+    fields: tuple[str, ...],
+    make_text: Callable[[LabeledPair], str],
+    tag: str,
+) -> list[LabeledPair]:
+    """A seeded share of `pairs`, each with `make_text(pair)` added to a field drawn from `fields`
+    (tagged `tag`) or, every other copy, neutral text of the same length (tagged `neutral-noise`)."""
     chosen = [p for p in pairs if rng.random() < (fraction * below_exact_rate if p.level < 4 else fraction)]
     out = []
     for i, pair in enumerate(chosen):
-        field = rng.choice(STUFFING_FIELDS)
-        text = stuffing_text(pair.query, rng, "train")
+        field = rng.choice(fields)
+        text = make_text(pair)
         if i % 2:
             text = neutral_text(len(text), rng)
-        tag = "stuffed" if not i % 2 else "neutral-noise"
-        out.append(replace(pair, product=with_text(pair.product, field, text), tags=(*pair.tags, tag)))
+        out.append(replace(pair, product=with_text(pair.product, field, text), tags=(*pair.tags, "neutral-noise" if i % 2 else tag)))
     return out
