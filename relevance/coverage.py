@@ -5,7 +5,11 @@ the Substitute level (model card: a listing that misses a query word is usually 
 A 135M model sees the words but does not learn the coverage from a few dozen real pairs, so a
 prompt can state it: one computed line, outside the seller's block, listing the query words the
 listing names in its title, brand, category or attributes, those it names only in its
-description, and those it never names. Words are lower-cased alphanumeric runs in a rough
+description, and those it never names. An attribute names a word only when its value reads as a
+property: a list of short items ("Navy", "iPhone 13, iPhone 13 Pro", "3 years and up") with no
+article, pronoun or purpose word. A value that reads as a sentence or a claim ("Perfect for
+iphone 13 case", "Great with your new phone") is free text a seller can write anything into, and
+counts as the description does. Words are lower-cased alphanumeric runs in a rough
 singular (`cases` meets `case`, `accessories` meets `accessory`, `dresses` meets `dress`); a query word also counts when the listing writes it
 split into consecutive words (`iphone13` meets `iPhone 13`), and a listing word counts as its
 letter and digit runs too (`iPhone13` names `iphone` and `13`), never inside a longer word
@@ -27,6 +31,12 @@ _RUN = re.compile(r"[0-9]+|[a-z]+")
 FUNCTION_WORDS = frozenset({"a", "an", "and", "at", "by", "for", "from", "in", "of", "on", "or", "the", "to", "with"})
 #: description characters read for coverage (as the cross-encoder's product text)
 DESCRIPTION_CHARS = 600
+#: words in an item of a property value at most ("Galaxy S21 Ultra 5G", "natural caffeine from green coffee")
+PROPERTY_ITEM_WORDS = 6
+#: words that make an attribute value read as a sentence or a claim, not a property (`with` and `to`
+#: stay out: "Black with Red Trim", "Ages 3 to 5")
+PROSE_WORDS = frozenset({"a", "an", "the", "for", "your", "you", "our", "my", "this", "it", "is", "are"})
+_ITEM_SEPARATORS = re.compile(r"[,;/|\n]+")
 #: query words stated at most (the prompt's query budget is 48 tokens)
 MAX_QUERY_WORDS = 16
 
@@ -107,10 +117,32 @@ class Coverage:
         )
 
 
+def is_property_value(value: str) -> bool:
+    """True when an attribute value reads as a property: items of at most `PROPERTY_ITEM_WORDS`
+    words, none holding a word of `PROSE_WORDS`.
+
+    >>> [is_property_value(v) for v in ("Navy Floral", "iPhone 12, iPhone 13 Pro", "Perfect for iphone 13 case")]
+    [True, True, False]
+    """
+    for item in _ITEM_SEPARATORS.split(value.lower()):
+        words = WORD.findall(item)
+        if len(words) > PROPERTY_ITEM_WORDS or PROSE_WORDS.intersection(words):
+            return False
+    return True
+
+
 def structured_text(product: Product) -> str:
-    """Title, brand, category and attributes (keys and values): the listing's fields other than its description."""
+    """Title, brand, category and the property attributes (keys and values): what names a product."""
     parts = [product.title, product.brand or "", product.category or ""]
-    parts += [f"{k} {v}" for k, v in product.attributes.items()]
+    parts += [f"{k} {v}" for k, v in product.attributes.items() if is_property_value(v)]
+    return " ".join(parts)
+
+
+def described_text(product: Product) -> str:
+    """The description (its first `DESCRIPTION_CHARS` characters) and the free-text attributes
+    (values that read as sentences or claims, each cut to the same length): what mentions a word."""
+    parts = [(product.description or "")[:DESCRIPTION_CHARS]]
+    parts += [f"{k} {v}"[:DESCRIPTION_CHARS] for k, v in product.attributes.items() if not is_property_value(v)]
     return " ".join(parts)
 
 
@@ -120,8 +152,12 @@ def query_coverage(query: str, product: Product) -> Coverage:
     >>> c = query_coverage("iphone13 silicone case", Product(id="1", title="Case for iPhone 13", description="Soft silicone."))
     >>> c.named, c.description_only, c.missing
     (('iphone13', 'case'), ('silicone',), ())
+    >>> query_coverage("iphone 13 case", Product(id="2", title="Galaxy S21 case", attributes={"note": "Perfect for iphone 13"})).missing
+    ()
+    >>> query_coverage("iphone 13 case", Product(id="2", title="Galaxy S21 case", attributes={"note": "Perfect for iphone 13"})).description_only
+    ('iphone', '13')
     """
-    fields, description = _Text(structured_text(product)), _Text((product.description or "")[:DESCRIPTION_CHARS])
+    fields, description = _Text(structured_text(product)), _Text(described_text(product))
     named, described, missing = [], [], []
     for w in query_words(query):
         (named if fields.names(w) else described if description.names(w) else missing).append(w)

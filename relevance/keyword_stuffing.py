@@ -21,6 +21,9 @@ text (microseconds per field):
   it stops (`_REPEAT3`) — the whole run, first copy included, since which copy is the seller's
   own cannot be told.
 
+An attribute whose key announces a keyword list ("search_terms", "generic_keywords", "Tags";
+`is_keyword_list_key`) is pasted search terms whole, whatever its value reads like.
+
 `drop_keyword_stuffing(text)` removes those spans and returns the same string when there is
 none, so ordinary listings reach the judge byte for byte (tested on every real listing the
 repository ships). A single pasted phrase without a lead ("Perfect for iphone 13 case") reads
@@ -173,11 +176,22 @@ def _tidy(text: str) -> str:
     return re.sub(r"^[\s,;:\-–—|]+|[\s,;:\-–—|]+$", "", out)
 
 
+def is_keyword_list_key(key: str) -> bool:
+    """True when an attribute's key announces a keyword list, as a lead would ("Search terms",
+    "generic_keywords", "Tags"): the whole attribute is pasted search terms.
+
+    >>> [is_keyword_list_key(k) for k in ("search_terms", "Generic Keywords", "Tags", "color", "Research area")]
+    [True, True, True, False, False]
+    """
+    words = " ".join(re.sub(r"[_\-]+", " ", visible_nfkc(key)).split())
+    return bool(words) and bool(_LEAD.search(f"{words}:"))
+
+
 def product_has_keyword_stuffing(product: Product) -> bool:
     """True when any seller-written field of `product` holds keyword stuffing."""
     fields = [product.title, product.brand or "", product.category or "", product.description or ""]
     fields += [f"{k}: {v}" for k, v in product.attributes.items()]
-    return any(has_keyword_stuffing(f) for f in fields if f)
+    return any(is_keyword_list_key(k) for k in product.attributes) or any(has_keyword_stuffing(f) for f in fields if f)
 
 
 def drop_product_stuffing(product: Product, description_chars: int | None = None) -> Product:
@@ -193,7 +207,7 @@ def drop_product_stuffing(product: Product, description_chars: int | None = None
         return product
     attributes = {}
     for key, value in product.attributes.items():
-        if _LEAD.fullmatch(f"{visible_nfkc(key).strip()}:"):
+        if is_keyword_list_key(key):
             continue
         if kept := drop_keyword_stuffing(value):
             attributes[key] = kept

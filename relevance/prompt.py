@@ -11,9 +11,9 @@ Listing text is untrusted (prompt v2): every product field (and the query) passe
 `relevance.untrusted.clean_field`, and the product sits in a delimited block that the system
 text declares to be data, so a listing cannot open a chat turn, leave its block or forge
 the answer line. Before that, each seller field loses what reads as instructions to the judge
-(`relevance.listing_flags.drop_instructions`) and keyword stuffing — pasted search-term lists
-and phrases repeated back to back (`relevance.keyword_stuffing`) — so the coverage line and the
-model see the listing the seller wrote for shoppers.
+(`relevance.listing_flags.drop_instructions`) and keyword stuffing — pasted search-term lists,
+phrases repeated back to back and attributes keyed as keyword lists (`relevance.keyword_stuffing`)
+— so the coverage line and the model see the listing the seller wrote for shoppers.
 
 Knows nothing about engines, HTTP or retrieval internals: it renders what it is given.
 """
@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from relevance.coverage import query_coverage
-from relevance.keyword_stuffing import drop_keyword_stuffing
+from relevance.keyword_stuffing import drop_keyword_stuffing, is_keyword_list_key
 from relevance.labels import LabelScheme
 from relevance.listing_flags import drop_instructions
 from relevance.types import Product, RetrievedContext
@@ -134,8 +134,8 @@ class PromptRenderer:
             lines.append(f"Brand: {self._listing(product.brand, b.brand)}")
         if product.category:
             lines.append(f"Category: {self._listing(product.category, b.category)}")
-        if product.attributes:
-            attrs = "; ".join(f"{k}: {v}" for k, v in product.attributes.items())
+        if attributes := self._attributes(product.attributes):
+            attrs = "; ".join(f"{k}: {v}" for k, v in attributes.items())
             lines.append(f"Attributes: {self._listing(attrs, b.attributes)}")
         if product.description:
             lines.append(f"Description: {self._listing(product.description, b.description)}")
@@ -156,7 +156,7 @@ class PromptRenderer:
             title=self._shown(product.title),
             brand=shown(product.brand),
             category=shown(product.category),
-            attributes={k: self._shown(v) for k, v in product.attributes.items()},
+            attributes={k: self._shown(v) for k, v in self._attributes(product.attributes).items()},
             description=shown(product.description),
         )
         return query_coverage(query, product).line()
@@ -185,6 +185,13 @@ class PromptRenderer:
     def _listing(self, text: str, max_tokens: int) -> str:
         """A seller-written field as the prompt shows it (`_shown`), then cleaned and cut."""
         return self._field(self._shown(text), max_tokens)
+
+    def _attributes(self, attributes: dict[str, str]) -> dict[str, str]:
+        """The attributes the prompt shows: without those whose key announces a keyword list
+        ("search_terms", "Tags"; relevance.keyword_stuffing) when this renderer drops stuffing."""
+        if not self.drop_listing_stuffing:
+            return attributes
+        return {k: v for k, v in attributes.items() if not is_keyword_list_key(k)}
 
     def _shown(self, text: str) -> str:
         """A seller-written field without instruction-like segments (relevance.listing_flags) and
