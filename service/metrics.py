@@ -122,7 +122,7 @@ class Metrics:
         self.listing_flags = Counter(
             "taosr1_listing_flags_total",
             "Products whose listing text was flagged (flag=instruction_in_listing: text addressed to the ranking model; "
-            "flag=keyword_stuffing: pasted search-term lists or phrases repeated back to back).",
+            "flag=keyword_stuffing: pasted search-term lists, phrases repeated back to back or attributes keyed as keyword lists).",
             ["endpoint", "flag"],
             registry=r,
         )

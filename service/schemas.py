@@ -99,7 +99,7 @@ class ProductResult(BaseModel):
     flags: list[str] | None = Field(
         None,
         description="Present when the listing looks like it addresses the ranking model ('instruction_in_listing') "
-        "or holds keyword stuffing: pasted search-term lists or a phrase repeated back to back ('keyword_stuffing'). "
+        "or holds keyword stuffing: pasted search-term lists, a phrase repeated back to back or an attribute keyed as a keyword list such as 'search_terms' ('keyword_stuffing'). "
         "Reported beside the score; the judge reads the listing without the flagged text.",
     )
 

@@ -9,7 +9,12 @@ import pytest
 
 from relevance.cross_encoder import product_text
 from relevance.datasets.loaders import load_pairs
-from relevance.keyword_stuffing import drop_keyword_stuffing, drop_product_stuffing, has_keyword_stuffing
+from relevance.keyword_stuffing import (
+    drop_keyword_stuffing,
+    drop_product_stuffing,
+    has_keyword_stuffing,
+    product_has_keyword_stuffing,
+)
 from relevance.labels import TAOSR1
 from relevance.paths import REPO_ROOT
 from relevance.prompt import PromptRenderer
@@ -131,6 +136,10 @@ def test_synthetic_listings_are_rarely_touched():
 def test_stuffed_attribute_keys_go_whole():
     product = Product(id="1", title="Mug", attributes={"color": "red", "Search Terms": "iphone 13 case", "note": "Tags: a b, a c"})
     assert drop_product_stuffing(product).attributes == {"color": "red"}
+    feed = Product(id="2", title="Mug", attributes={"color": "red", "generic_keywords": "iphone 13 case", "search_terms": "usb cable"})
+    assert product_has_keyword_stuffing(feed)  # feed-style keys name the list as well as a lead does
+    assert drop_product_stuffing(feed).attributes == {"color": "red"}
+    assert not product_has_keyword_stuffing(Product(id="3", title="Mug", attributes={"research_area": "optics"}))
 
 
 def test_the_robustness_eval_stuffing_is_mostly_caught():
