@@ -176,15 +176,21 @@ def _tidy(text: str) -> str:
     return re.sub(r"^[\s,;:\-–—|]+|[\s,;:\-–—|]+$", "", out)
 
 
+#: a key that ends in a keyword-list noun ("generic keywords", "product tags"); "voice search" is a feature
+_LIST_KEY_END = re.compile(
+    r"(?:^|\s)(?:key\s*words?|tags|hashtags?|searches|search\s+(?:terms?|keywords?|tags?|phrases?))$", re.I
+)
+
+
 def is_keyword_list_key(key: str) -> bool:
     """True when an attribute's key announces a keyword list, as a lead would ("Search terms",
     "generic_keywords", "Tags"): the whole attribute is pasted search terms.
 
-    >>> [is_keyword_list_key(k) for k in ("search_terms", "Generic Keywords", "Tags", "color", "Research area")]
+    >>> [is_keyword_list_key(k) for k in ("search_terms", "Generic Keywords", "Tags", "color", "Voice search")]
     [True, True, True, False, False]
     """
     words = " ".join(re.sub(r"[_\-]+", " ", visible_nfkc(key)).split())
-    return bool(words) and bool(_LEAD.search(f"{words}:"))
+    return bool(words) and bool(_LEAD.fullmatch(f"{words}:") or _LIST_KEY_END.search(words))
 
 
 def product_has_keyword_stuffing(product: Product) -> bool:

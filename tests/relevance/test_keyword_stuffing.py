@@ -13,6 +13,7 @@ from relevance.keyword_stuffing import (
     drop_keyword_stuffing,
     drop_product_stuffing,
     has_keyword_stuffing,
+    is_keyword_list_key,
     product_has_keyword_stuffing,
 )
 from relevance.labels import TAOSR1
@@ -139,7 +140,8 @@ def test_stuffed_attribute_keys_go_whole():
     feed = Product(id="2", title="Mug", attributes={"color": "red", "generic_keywords": "iphone 13 case", "search_terms": "usb cable"})
     assert product_has_keyword_stuffing(feed)  # feed-style keys name the list as well as a lead does
     assert drop_product_stuffing(feed).attributes == {"color": "red"}
-    assert not product_has_keyword_stuffing(Product(id="3", title="Mug", attributes={"research_area": "optics"}))
+    assert not product_has_keyword_stuffing(Product(id="3", title="Speaker", attributes={"research_area": "optics"}))
+    assert not is_keyword_list_key("Voice search") and not is_keyword_list_key("voice_search_assistant")  # features
 
 
 def test_the_robustness_eval_stuffing_is_mostly_caught():
