@@ -131,19 +131,19 @@ def is_property_value(value: str) -> bool:
     return True
 
 
-def structured_text(product: Product) -> str:
-    """Title, brand, category and the property attributes (keys and values): what names a product."""
-    parts = [product.title, product.brand or "", product.category or ""]
-    parts += [f"{k} {v}" for k, v in product.attributes.items() if is_property_value(v)]
-    return " ".join(parts)
-
-
-def described_text(product: Product) -> str:
-    """The description (its first `DESCRIPTION_CHARS` characters) and the free-text attributes
-    (values that read as sentences or claims, each cut to the same length): what mentions a word."""
-    parts = [(product.description or "")[:DESCRIPTION_CHARS]]
-    parts += [f"{k} {v}"[:DESCRIPTION_CHARS] for k, v in product.attributes.items() if not is_property_value(v)]
-    return " ".join(parts)
+def naming_and_mentioning_text(product: Product) -> tuple[str, str]:
+    """The text that *names* a product — title, brand, category and the property attributes (keys
+    and values) — and the text that only *mentions* words: the description (its first
+    `DESCRIPTION_CHARS` characters) and the free-text attributes (values that read as sentences or
+    claims, each cut to the same length). Each attribute is read once."""
+    naming = [product.title, product.brand or "", product.category or ""]
+    mentioning = [(product.description or "")[:DESCRIPTION_CHARS]]
+    for key, value in product.attributes.items():
+        if is_property_value(value):
+            naming.append(f"{key} {value}")
+        else:
+            mentioning.append(f"{key} {value}"[:DESCRIPTION_CHARS])
+    return " ".join(naming), " ".join(mentioning)
 
 
 def query_coverage(query: str, product: Product) -> Coverage:
@@ -157,7 +157,8 @@ def query_coverage(query: str, product: Product) -> Coverage:
     >>> query_coverage("iphone 13 case", Product(id="2", title="Galaxy S21 case", attributes={"note": "Perfect for iphone 13"})).description_only
     ('iphone', '13')
     """
-    fields, description = _Text(structured_text(product)), _Text(described_text(product))
+    naming, mentioning = naming_and_mentioning_text(product)
+    fields, description = _Text(naming), _Text(mentioning)
     named, described, missing = [], [], []
     for w in query_words(query):
         (named if fields.names(w) else described if description.names(w) else missing).append(w)
