@@ -67,7 +67,8 @@ _LEAD = re.compile(
     r"(?:(?<!\w)(?:"
     rf"(?:related|popular|top|hot|trending|similar|other|more|common|recommended|suggested|frequent)\s+{_LIST_NOUN}\b{_SEP}"
     rf"|(?:search|seo|amazon|ebay|etsy|shopify|google)\s+(?:terms?|keywords?|key\s*words|tags?|phrases?)\b{_SEP}"
-    r"|(?:keywords?|key\s*words|tags|hashtags?|search)\s*[:：]"
+    r"|(?:keywords?|key\s*words|tags|hashtags?)\s*[:：]"
+    r"|(?:^|(?<=[\n|;.!?,:()\[\]•·\-–—]))\s*search\s*[:：]"  # "Search:" opens a segment; "Voice search:" is a feature
     rf"|(?:people|customers|shoppers|buyers|users|others)\s+(?:also\s+)?(?:search(?:ed)?|look(?:ed)?|shop(?:ped)?|ask(?:ed)?)\s+for\b{_SEP}"
     rf"|(?:also\s+search(?:ed)?\s+(?:for|as)|search(?:ed)?\s+as|found\s+by\s+searching(?:\s+for)?)\b{_SEP}"
     rf"|you\s+(?:may|might|can)\s+(?:also\s+)?(?:be\s+)?search(?:ing)?\s+for\b{_SEP}"

@@ -35,6 +35,8 @@ ORDINARY = [
     "Perfect for iPhone 13. Keyboard with search key and media keys.",
     "Windows XP / Vista / Windows 7 / Windows 8 / Windows 8.1 / Windows 10",
     "Free Mounting Hardware Free mounting hardware included for quick install",
+    "Smart speaker with Alexa. Voice search: ask for music, weather and news",
+    "Remote with voice search: press and speak",
 ]
 
 STUFFED = [
@@ -47,6 +49,8 @@ STUFFED = [
     ("Yoga mat. iphone 13 case, iphone 13 case. Non slip.", "Yoga mat. Non slip."),
     ("Yoga mat, iphone 13 case, iphone 13 case, iphone 13 case with strap", "Yoga mat, with strap"),
     ("Desk lamp #iphonecase #iphone13 #phonecase", "Desk lamp"),
+    ("Search: iphone 13 case, iphone case", ""),
+    ("Desk lamp, LED. Search: iphone 13 case, phone case", "Desk lamp, LED."),
 ]
 
 
