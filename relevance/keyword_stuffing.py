@@ -15,6 +15,7 @@ text (microseconds per field):
 * a keyword-list lead (`_LEAD`) and the list after it, up to the end of its segment (a sentence
   end, a line break, ";" or " | "); the leads are written in English and as sellers on Amazon's
   other stores write them ("Palabras clave:", "Mots-clés :", "Schlagwörter:", "关键词：", "キーワード:");
+  a bare "Search:" counts only where it opens a segment ("Voice search: Alexa" names a feature);
 * a phrase of two to eight words repeated back to back, separated only by spaces or list
   punctuation, as whole items (`_REPEAT`: the last copy ends the field, sentence or list item,
   so "iPhone 12, iPhone 12 Pro" is a model list, not a repeat) or three times or more wherever
