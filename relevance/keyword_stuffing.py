@@ -179,9 +179,7 @@ def _tidy(text: str) -> str:
 
 
 #: a key that ends in a keyword-list noun ("generic keywords", "product tags"); "voice search" is a feature
-_LIST_KEY_END = re.compile(
-    r"(?:^|\s)(?:key\s*words?|tags|hashtags?|searches|search\s+(?:terms?|keywords?|tags?|phrases?))$", re.I
-)
+_LIST_KEY_END = re.compile(rf"(?:^|\s)(?:{_LIST_NOUN}|hashtags?)$", re.I)
 
 
 def is_keyword_list_key(key: str) -> bool:
