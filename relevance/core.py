@@ -65,7 +65,10 @@ class ScoringCore:
         self.engine = engine
         self.retriever = retriever
         if renderer is None:  # the prompt the checkpoint was trained on, coverage line included or not
-            renderer = PromptRenderer(engine.tokenizer, engine.scheme, budgets, coverage=trained_retrieval(engine.manifest).coverage)
+            trained = trained_retrieval(engine.manifest)
+            renderer = PromptRenderer(
+                engine.tokenizer, engine.scheme, budgets, coverage=trained.coverage, coverage_negation=trained.coverage_negation
+            )
         self.renderer = renderer
         self.scheme = engine.scheme
 

@@ -16,6 +16,11 @@ letter and digit runs too (`iPhone13` names `iphone` and `13`), never inside a l
 (`stand` does not meet `Standing`). Function words (`for`, `with`, `the`, ...) are left out:
 their absence says nothing about the product. (The fallback's lexical tier, retrieval.lexical,
 scores a similar coverage as a number; its calibration is its own.)
+
+With `negation` (a model trained so records `coverage_negation` in its manifest) the words a query
+rules out ("wall lamp without cord", "sulfate free shampoo"; relevance.exclusions) leave the three
+lists, as do their negators, and a fourth clause states whether the listing has each, is free of
+it, or is silent. A query with no exclusion gets the same line either way.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from relevance.exclusions import Exclusion, excluded_spans, listing_stance
 from relevance.types import Product
 
 WORD = re.compile(r"[0-9a-z]+")
@@ -59,13 +65,30 @@ def fold(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
-def query_words(query: str) -> list[str]:
-    """The query's distinct folded words in the order the query gives them, function words left out.
+def query_words(query: str, negation: bool = False) -> list[str]:
+    """The query's distinct folded words in the order the query gives them, function words left out
+    (with `negation`, also the exclusions' negators and excluded words).
 
     >>> query_words("Cases case for iPhone 13")
     ['case', 'iphone', '13']
+    >>> query_words("wall lamp without a cord", negation=True)
+    ['wall', 'lamp']
     """
-    return list(dict.fromkeys(fold(w) for w in WORD.findall(query.lower()) if w not in FUNCTION_WORDS))[:MAX_QUERY_WORDS]
+    words = WORD.findall(query.lower())
+    if negation:
+        dropped = {i for neg, start, end in excluded_spans(words, FUNCTION_WORDS) for i in (neg, *range(start, end))}
+        words = [w for i, w in enumerate(words) if i not in dropped]
+    return list(dict.fromkeys(fold(w) for w in words if w not in FUNCTION_WORDS))[:MAX_QUERY_WORDS]
+
+
+def query_exclusions(query: str) -> list[tuple[str, ...]]:
+    """The phrases `query` rules out, as folded words (relevance.exclusions).
+
+    >>> query_exclusions("1.75 reading glasses without blue light blocking"), query_exclusions("Sugar-Free gummies")
+    ([('blue', 'light', 'blocking')], [('sugar',)])
+    """
+    words = WORD.findall(query.lower())
+    return list(dict.fromkeys(tuple(fold(w) for w in words[s:e]) for _, s, e in excluded_spans(words, FUNCTION_WORDS)))
 
 
 class _Text:
@@ -101,19 +124,25 @@ class Coverage:
     named: tuple[str, ...]
     description_only: tuple[str, ...]
     missing: tuple[str, ...]
+    #: the phrases the query rules out and the listing's stance on each (computed with `negation` only)
+    excluded: tuple[Exclusion, ...] = ()
 
     def line(self) -> str:
         """The prompt line.
 
         >>> Coverage(("iphone",), (), ("13", "case")).line()
         'Query words the listing names: iphone; only in its description: none; not at all: 13, case'
+        >>> from relevance.exclusions import Stance
+        >>> Coverage(("lamp",), (), (), (Exclusion(("cord",), Stance.CONTAINS),)).line()
+        'Query words the listing names: lamp; only in its description: none; not at all: none; excluded by the query: cord (listing has it)'
         """
         def listed(ws: tuple[str, ...]) -> str:
             return ", ".join(ws) if ws else "none"
 
+        excluded = f"; excluded by the query: {', '.join(e.text() for e in self.excluded)}" if self.excluded else ""
         return (
             f"Query words the listing names: {listed(self.named)}; only in its description: "
-            f"{listed(self.description_only)}; not at all: {listed(self.missing)}"
+            f"{listed(self.description_only)}; not at all: {listed(self.missing)}{excluded}"
         )
 
 
@@ -146,8 +175,20 @@ def naming_and_mentioning_text(product: Product) -> tuple[str, str]:
     return " ".join(naming), " ".join(mentioning)
 
 
-def query_coverage(query: str, product: Product) -> Coverage:
-    """Where `product` names each word of `query`.
+def listing_fields(product: Product) -> list[str]:
+    """Each part of the listing the coverage reads, on its own: title, brand, category, each attribute
+    (key and value) and the description's first `DESCRIPTION_CHARS` characters."""
+    attributes = [f"{key} {value}"[:DESCRIPTION_CHARS] for key, value in product.attributes.items()]
+    return [product.title, product.brand or "", product.category or "", *attributes, (product.description or "")[:DESCRIPTION_CHARS]]
+
+
+def _exclusions(query: str, product: Product) -> tuple[Exclusion, ...]:
+    fields = [[fold(w) for w in WORD.findall(text.lower())] for text in listing_fields(product)]
+    return tuple(Exclusion(phrase, listing_stance(phrase, fields)) for phrase in query_exclusions(query))
+
+
+def query_coverage(query: str, product: Product, negation: bool = False) -> Coverage:
+    """Where `product` names each word of `query` (with `negation`, the query's exclusions apart).
 
     >>> c = query_coverage("iphone13 silicone case", Product(id="1", title="Case for iPhone 13", description="Soft silicone."))
     >>> c.named, c.description_only, c.missing
@@ -156,10 +197,13 @@ def query_coverage(query: str, product: Product) -> Coverage:
     ()
     >>> query_coverage("iphone 13 case", Product(id="2", title="Galaxy S21 case", attributes={"note": "Perfect for iphone 13"})).description_only
     ('iphone', '13')
+    >>> query_coverage("energy drink without caffeine", Product(id="3", title="Energy Drink", attributes={"feature": "Caffeine Free"}), negation=True).line()
+    'Query words the listing names: energy, drink; only in its description: none; not at all: none; excluded by the query: caffeine (listing free of it)'
     """
     naming, mentioning = naming_and_mentioning_text(product)
     fields, description = _Text(naming), _Text(mentioning)
     named, described, missing = [], [], []
-    for w in query_words(query):
+    for w in query_words(query, negation):
         (named if fields.names(w) else described if description.names(w) else missing).append(w)
-    return Coverage(tuple(named), tuple(described), tuple(missing))
+    excluded = _exclusions(query, product) if negation else ()
+    return Coverage(tuple(named), tuple(described), tuple(missing), excluded)

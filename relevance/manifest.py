@@ -110,7 +110,8 @@ def check_retrieval(manifest: CheckpointManifest, serving: RetrievalConfig, retr
     if not manifest.retrieval:
         return
     trained = trained_retrieval(manifest)
-    if trained != replace(serving, coverage=trained.coverage):  # coverage is the model's own (the renderer reads it)
+    # the coverage line is the model's own (the renderer reads it)
+    if trained != replace(serving, coverage=trained.coverage, coverage_negation=trained.coverage_negation):
         raise ManifestError(
             path, "retrieval",
             f"trained with {trained.to_dict()}, serving config is {serving.to_dict()}: set TAOSR1_RETRIEVAL / "

@@ -103,6 +103,7 @@ class PromptRenderer:
         drop_listing_instructions: bool = True,
         coverage: bool = False,
         drop_listing_stuffing: bool = True,
+        coverage_negation: bool = False,
     ):
         self.tokenizer = tokenizer
         self.drop_listing_instructions = drop_listing_instructions
@@ -111,6 +112,8 @@ class PromptRenderer:
         #: state which query words the listing names under its block (relevance.coverage); a model
         #: trained with it records `coverage` in its manifest's retrieval config
         self.coverage = coverage
+        #: the coverage line states the query's exclusions apart ("without cord": relevance.exclusions)
+        self.coverage_negation = coverage_negation
         self.scheme = scheme
         self.budgets = budgets or FieldBudgets()
         self._head, self._tail = _chat_frame(tokenizer, self.system_text)
@@ -159,7 +162,7 @@ class PromptRenderer:
             attributes={k: self._shown(v) for k, v in self._attributes(product.attributes).items()},
             description=shown(product.description),
         )
-        return query_coverage(query, product).line()
+        return query_coverage(query, product, self.coverage_negation).line()
 
     def prompt_text(self, query: str, product: Product, context: RetrievedContext | None = None) -> str:
         return self.prefix_text(query, context) + self.suffix_text(product, query)

@@ -20,13 +20,16 @@ from relevance.types import RetrievedContext
 class RetrievalConfig:
     """Retrieval on/off, the number of lines per corpus (rules, similar cases, query knowledge), and
     whether each product's suffix states the query's coverage (relevance.coverage; computed from the
-    pair, no index). Coverage is the model's: serving follows the manifest, not a setting."""
+    pair, no index) and, within it, the query's exclusions apart. Coverage is the model's: serving
+    follows the manifest, not a setting."""
 
     enabled: bool = True
     k_rules: int = 3
     k_cases: int = 2
     k_knowledge: int = 1
     coverage: bool = False
+    #: the coverage line states the query's exclusions apart (relevance.exclusions)
+    coverage_negation: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -36,7 +39,7 @@ class RetrievalConfig:
         """From a manifest or recipe dict; unknown keys are refused, missing ones take the default.
 
         >>> RetrievalConfig.from_dict({"k_rules": 5})
-        RetrievalConfig(enabled=True, k_rules=5, k_cases=2, k_knowledge=1, coverage=False)
+        RetrievalConfig(enabled=True, k_rules=5, k_cases=2, k_knowledge=1, coverage=False, coverage_negation=False)
         """
         unknown = set(raw) - set(asdict(DEFAULT_RETRIEVAL))
         if unknown:

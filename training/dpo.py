@@ -166,6 +166,8 @@ def run_dpo(
     key = {"data": data_hash, "start": str(Path(start).resolve()), "dpo": to_dict(cfg), "sampling": to_dict(sampling), "seed": run.seed}
     if run.coverage:  # another prompt: older runs keep their keys
         key["coverage"] = True
+    if run.coverage_negation:
+        key["coverage_negation"] = True
     if finished(final, key):
         log(f"dpo: {final} is up to date")
         return {"checkpoint": str(final), "skipped": True}
@@ -186,7 +188,7 @@ def run_dpo(
 
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
-    renderer = PromptRenderer(policy.tokenizer, get_scheme(policy.label_scheme), coverage=run.coverage)
+    renderer = PromptRenderer(policy.tokenizer, get_scheme(policy.label_scheme), coverage=run.coverage, coverage_negation=run.coverage_negation)
     pad_id = policy.tokenizer.pad_token_id
     prompts = [prompt_ids(renderer, records[p.index]) for p in pairs]
     chosen = [answer_tokens(renderer, p.chosen, cfg.max_answer_tokens) for p in pairs]

@@ -268,6 +268,8 @@ def run_grpo(run: RunConfig, cfg: GrpoConfig, layout: RunLayout | None = None, c
     key = {"data": data_hash, "start": str(Path(start).resolve()), "grpo": to_dict(cfg), "seed": run.seed}
     if run.coverage:  # another prompt: older runs keep their keys
         key["coverage"] = True
+    if run.coverage_negation:
+        key["coverage_negation"] = True
     if finished(final, key):
         log(f"grpo: {final} is up to date")
         return {"checkpoint": str(final), "skipped": True}
@@ -283,7 +285,7 @@ def run_grpo(run: RunConfig, cfg: GrpoConfig, layout: RunLayout | None = None, c
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     model, tokenizer = policy.model, policy.tokenizer
     scheme = get_scheme(policy.label_scheme)
-    renderer = PromptRenderer(tokenizer, scheme, coverage=run.coverage)
+    renderer = PromptRenderer(tokenizer, scheme, coverage=run.coverage, coverage_negation=run.coverage_negation)
     prompts = [prompt_ids(renderer, r) for r in records]
     golds = [r.pair.level for r in records]
     stream = PromptStream(golds, run.seed, cfg.class_balanced, allowed)

@@ -187,7 +187,7 @@ def run_label_dpo(run: RunConfig, sampling, cfg, layout: RunLayout, cot_path: Pa
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     scheme = get_scheme(policy.label_scheme)
-    renderer = PromptRenderer(policy.tokenizer, scheme, coverage=run.coverage)
+    renderer = PromptRenderer(policy.tokenizer, scheme, coverage=run.coverage, coverage_negation=run.coverage_negation)
     records = prompt_records(load_records(cot_path), sampling.sources, sampling.source_share, sampling.max_prompts, run.seed)
     groups = build_groups(renderer, records)
     head = LabelHead(policy.model, policy.tokenizer, scheme)

@@ -169,7 +169,7 @@ def run_label_grpo(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start
     torch.manual_seed(run.seed)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     scheme = get_scheme(policy.label_scheme)
-    renderer = PromptRenderer(policy.tokenizer, scheme, coverage=run.coverage)
+    renderer = PromptRenderer(policy.tokenizer, scheme, coverage=run.coverage, coverage_negation=run.coverage_negation)
     records = prompt_records(load_records(cot_path), cfg.sources, cfg.source_share, cfg.max_prompts, run.seed)
     records = with_stuffing(records, cfg.stuffing_fraction, run.seed, cfg.stuffing_below_exact_rate)
     groups = build_groups(renderer, records)

@@ -174,7 +174,7 @@ def run_label_sft(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start:
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     scheme = get_scheme(policy.label_scheme)
-    renderer = PromptRenderer(policy.tokenizer, scheme, coverage=run.coverage)
+    renderer = PromptRenderer(policy.tokenizer, scheme, coverage=run.coverage, coverage_negation=run.coverage_negation)
     records = with_injections(load_records(cot_path), cfg.inject_fraction, run.seed, cfg.inject_below_exact_rate)
     records = with_stuffing(records, cfg.stuffing_fraction, run.seed, cfg.stuffing_below_exact_rate)
     if cfg.max_records is not None:

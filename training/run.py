@@ -37,6 +37,10 @@ class RunConfig:
     coverage: bool = option(
         DEFAULT_RETRIEVAL.coverage, "state under each listing which query words it names (relevance.coverage); recorded in manifests"
     )
+    coverage_negation: bool = option(
+        DEFAULT_RETRIEVAL.coverage_negation,
+        "state the query's exclusions apart on the coverage line ('without cord': has it / free of it / silent; relevance.exclusions)",
+    )
     seed: int = option(0, "random seed for sampling, shuffling and initialisation")
     threads: int | None = option(None, "torch intra-op threads (default: all cores)")
     dtype: str = option("auto", "weights dtype for training and sampling: auto (bf16 where supported), bfloat16, float32")
@@ -219,7 +223,7 @@ def prepare_data(run: RunConfig, data: DataConfig) -> RunLayout:
 
 def retrieval_config(run: RunConfig) -> RetrievalConfig:
     """The run's retrieval config: what CoT, eval and the trainers' prompts use, and manifests record."""
-    return RetrievalConfig(run.retrieval, run.k_rules, run.k_cases, run.k_knowledge, run.coverage)
+    return RetrievalConfig(run.retrieval, run.k_rules, run.k_cases, run.k_knowledge, run.coverage, run.coverage_negation)
 
 
 def open_retriever(run: RunConfig, layout: RunLayout):

@@ -160,8 +160,10 @@ def run_sampling(
     records = prompt_records(list(records), cfg.sources, cfg.source_share, cfg.max_prompts, seed)
     engine = open_engine(model_dir, cache_dir, cfg.engine, pick_device(cfg.engine_device), dtype)
     try:
-        coverage = trained_retrieval(engine.manifest).coverage  # the prompt the checkpoint was trained on
-        renderer = PromptRenderer(engine.tokenizer, get_scheme(engine.manifest.label_scheme), coverage=coverage)
+        trained = trained_retrieval(engine.manifest)  # the prompt the checkpoint was trained on
+        renderer = PromptRenderer(
+            engine.tokenizer, get_scheme(engine.manifest.label_scheme), coverage=trained.coverage, coverage_negation=trained.coverage_negation
+        )
         sampled = sample_prompts(engine, renderer, records, cfg, seed)
         engine_name = engine.name
     finally:

@@ -173,6 +173,8 @@ def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot
     key = {"data": data_hash, "start": str(Path(start).resolve()), "sft": to_dict(cfg), "seed": run.seed}
     if run.coverage:  # another prompt: older runs keep their keys
         key["coverage"] = True
+    if run.coverage_negation:
+        key["coverage_negation"] = True
     if finished(final, key):
         log(f"sft: {final} is up to date")
         return {"checkpoint": str(final), "skipped": True}
@@ -183,7 +185,7 @@ def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot
 
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
-    renderer = PromptRenderer(policy.tokenizer, get_scheme(policy.label_scheme), coverage=run.coverage)
+    renderer = PromptRenderer(policy.tokenizer, get_scheme(policy.label_scheme), coverage=run.coverage, coverage_negation=run.coverage_negation)
     records = load_records(cot_path)
     records = spread_subset(records, cfg.max_records, run.seed)
     dataset = Dataset.from_list(sft_examples(renderer, records, cfg.max_length))

@@ -441,24 +441,31 @@ def test_stuffing_options_are_checked():
     assert build_config(GrpoConfig, {"stuffing_fraction": 0.2, "objective": "label"}).stuffing_fraction == 0.2
 
 
-def test_a_coverage_run_trains_on_the_prompt_its_checkpoint_serves(tmp_path, tiny_model_dir, cache_dir):
-    """`run.coverage` puts the coverage line in the trainer's prompts, the manifest records it, and serving
-    the checkpoint renders the very same ids (one prompt for train and serve)."""
+@pytest.mark.parametrize("negation", [False, True])
+def test_a_coverage_run_trains_on_the_prompt_its_checkpoint_serves(tmp_path, tiny_model_dir, cache_dir, negation):
+    """`run.coverage` (and `run.coverage_negation`) put the coverage line in the trainer's prompts, the
+    manifest records them, and serving the checkpoint renders the very same ids (one prompt for train and serve)."""
     from dataclasses import replace
 
     from relevance.core import ScoringCore
     from training.sft import run_sft
 
     records = toy_records(rationale=False)
-    run = replace(make_run(tmp_path, tiny_model_dir, cache_dir, records), coverage=True)
+    if negation:  # every query rules something out, so the clause is in every prompt
+        records = [replace(r, pair=replace(r.pair, query=f"{r.pair.query} without glitter")) for r in records]
+    run = replace(make_run(tmp_path, tiny_model_dir, cache_dir, records), coverage=True, coverage_negation=negation)
     cfg = build_config(SftConfig, {"objective": "label", "lora": False, "max_steps": 1, "batch_size": 4, "device": "cpu",
                                    "save_steps": 100, "log_steps": 1, "rationale_fraction": 0.0, "inject_fraction": 0.0})
     checkpoint = Path(run_sft(run, cfg)["checkpoint"])
     assert read_manifest(checkpoint).retrieval["coverage"] is True
+    assert read_manifest(checkpoint).retrieval["coverage_negation"] is negation
     engine = TransformersEngine(checkpoint, cache_dir=cache_dir, dtype="float32")
     core = ScoringCore(engine)
-    for group in build_groups(PromptRenderer(engine.tokenizer, TAOSR1, coverage=True), records):
+    renderer = PromptRenderer(engine.tokenizer, TAOSR1, coverage=True, coverage_negation=negation)
+    for group in build_groups(renderer, records):
         for row, ri in enumerate(group.records):
             served = core.prepare([records[ri].pair.query], [[records[ri].pair.product]])[0]
             assert group.prefix + group.suffixes[row] == served.prompt_ids(0)
-            assert "Query words the listing names" in engine.tokenizer.decode(served.prompt_ids(0))
+            served_text = engine.tokenizer.decode(served.prompt_ids(0))
+            assert "Query words the listing names" in served_text
+            assert ("glitter (listing silent)" in served_text) is negation
