@@ -13,8 +13,9 @@ cable"): `without` and `not` (skipping a verb: "does not contain sulfates") up t
 excludes the one word before it ("sulfate free", "gluten-free") unless that is a function word;
 "free shipping" excludes nothing.
 
-Listing side: every field the prompt shows, each read on its own (a phrase never runs from one
-field into the next). An excluded phrase is ruled out by the listing where it is found with a
+Listing side: the fields the coverage line reads (relevance.coverage.listing_fields: title, brand,
+category, each attribute, the description's first characters), each on its own (a phrase never
+runs from one field into the next). An excluded phrase is ruled out by the listing where it is found with a
 negator or "free from/of" in the four words before it ("free from sugar and caffeine"), with
 `free` right after it, or as one word ending in `less` ("cordless"); found anywhere else, the
 listing has it. Having it wins: "Caffeine Free" in the features does not undo "caffeine" in the
