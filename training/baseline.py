@@ -100,6 +100,7 @@ def run_baseline(run: RunConfig, cfg: BaselineConfig, layout: RunLayout | None =
         AutoTokenizer,
         DataCollatorWithPadding,
         TrainingArguments,
+        set_seed,
     )
 
     from relevance.datasets.loaders import load_pairs
@@ -119,6 +120,7 @@ def run_baseline(run: RunConfig, cfg: BaselineConfig, layout: RunLayout | None =
     pairs = load_pairs(layout.train_pairs, "jsonl")
     device = pick_device(cfg.device)
     tokenizer = AutoTokenizer.from_pretrained(str(init))
+    set_seed(run.seed)  # the new classifier head: from the run's seed, not from what ran before in this process
     model = AutoModelForSequenceClassification.from_pretrained(
         str(init),
         num_labels=len(scheme.levels),

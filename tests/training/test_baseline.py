@@ -113,3 +113,23 @@ def test_same_eval_table_and_cli_and_the_llm_engines_refuse_it(trained, tmp_path
     with pytest.raises(ManifestError) as err:
         TransformersEngine(Path(summary["checkpoint"]), cache_dir=cache_dir, dtype="float32")
     assert err.value.field == "kind" and "taosr1 eval" in str(err.value)
+
+
+def test_the_same_seed_trains_the_same_cross_encoder_whatever_ran_before(tmp_path, tiny_encoder_dir, cache_dir):
+    """The classifier head is initialised from the run's seed, not from the process's RNG state, so a
+    pipeline's cross-encoder does not depend on the stages that ran before it in the same process."""
+    import torch
+
+    def train(root: Path) -> dict[str, torch.Tensor]:
+        run = build_config(RunConfig, {"run_dir": str(root), "cache_dir": str(cache_dir), "retrieval": False, "dtype": "float32"})
+        save_jsonl(toy_pairs(), RunLayout(root).train_pairs)
+        cfg = build_config(
+            BaselineConfig,
+            {"init": str(tiny_encoder_dir), "max_steps": 3, "batch_size": 8, "max_length": 32, "save_steps": 1000, "device": "cpu"},
+        )
+        return CrossEncoderModel.load(Path(run_baseline(run, cfg)["checkpoint"])).model.state_dict()
+
+    first = train(tmp_path / "a")
+    torch.rand(1000)  # another stage's draws in between
+    second = train(tmp_path / "b")
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
