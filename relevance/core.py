@@ -65,10 +65,7 @@ class ScoringCore:
         self.engine = engine
         self.retriever = retriever
         if renderer is None:  # the prompt the checkpoint was trained on, coverage line included or not
-            trained = trained_retrieval(engine.manifest)
-            renderer = PromptRenderer(
-                engine.tokenizer, engine.scheme, budgets, coverage=trained.coverage, coverage_negation=trained.coverage_negation
-            )
+            renderer = PromptRenderer.for_retrieval(engine.tokenizer, engine.scheme, trained_retrieval(engine.manifest), budgets)
         self.renderer = renderer
         self.scheme = engine.scheme
 

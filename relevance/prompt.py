@@ -27,6 +27,7 @@ from relevance.coverage import query_coverage
 from relevance.keyword_stuffing import drop_keyword_stuffing, is_keyword_list_key
 from relevance.labels import LabelScheme
 from relevance.listing_flags import drop_instructions
+from relevance.retrieval_config import RetrievalConfig
 from relevance.types import Product, RetrievedContext
 from relevance.untrusted import BLOCK_CLOSE, BLOCK_OPEN, clean_field
 
@@ -119,6 +120,14 @@ class PromptRenderer:
         self._head, self._tail = _chat_frame(tokenizer, self.system_text)
         self._instruction = self.task_text(scheme)
         self._special = [t for t in getattr(tokenizer, "all_special_tokens", []) or [] if isinstance(t, str) and len(t) > 1]
+
+    @classmethod
+    def for_retrieval(
+        cls, tokenizer: Tokenizer, scheme: LabelScheme, retrieval: RetrievalConfig, budgets: FieldBudgets | None = None
+    ) -> PromptRenderer:
+        """The renderer of a model trained (or being trained) with `retrieval`: its coverage line, and the
+        exclusions on it, as that config says (a manifest's for serving, the run's for training)."""
+        return cls(tokenizer, scheme, budgets, coverage=retrieval.coverage, coverage_negation=retrieval.coverage_negation)
 
     # -- text -------------------------------------------------------------------------
     def task_text(self, scheme: LabelScheme) -> str:

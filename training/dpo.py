@@ -34,7 +34,7 @@ from training.examples import answer_ids, end_of_turn_id, load_records, prompt_i
 from training.logprobs import completion_logprobs
 from training.policy import TuneConfig, load_policy, pick_device, reference_model, save_checkpoint, start_dir_for
 from training.resume import StepCheckpoints, finished
-from training.run import JsonlLog, RunConfig, RunLayout, file_hash, log
+from training.run import JsonlLog, RunConfig, RunLayout, file_hash, log, prompt_key, retrieval_config
 from training.sampling import Answer, SampledPrompt, SamplingConfig, run_sampling
 
 
@@ -164,10 +164,7 @@ def run_dpo(
     start = start_dir_for(cfg.init, [layout.final("sft")], run.base_model, cache_dir)
     data_hash = file_hash(cot_path)
     key = {"data": data_hash, "start": str(Path(start).resolve()), "dpo": to_dict(cfg), "sampling": to_dict(sampling), "seed": run.seed}
-    if run.coverage:  # another prompt: older runs keep their keys
-        key["coverage"] = True
-    if run.coverage_negation:
-        key["coverage_negation"] = True
+    key.update(prompt_key(run))
     if finished(final, key):
         log(f"dpo: {final} is up to date")
         return {"checkpoint": str(final), "skipped": True}
@@ -188,7 +185,7 @@ def run_dpo(
 
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
-    renderer = PromptRenderer(policy.tokenizer, get_scheme(policy.label_scheme), coverage=run.coverage, coverage_negation=run.coverage_negation)
+    renderer = PromptRenderer.for_retrieval(policy.tokenizer, get_scheme(policy.label_scheme), retrieval_config(run))
     pad_id = policy.tokenizer.pad_token_id
     prompts = [prompt_ids(renderer, records[p.index]) for p in pairs]
     chosen = [answer_tokens(renderer, p.chosen, cfg.max_answer_tokens) for p in pairs]

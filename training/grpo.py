@@ -36,7 +36,7 @@ from training.logprobs import completion_logprobs
 from training.policy import TuneConfig, load_policy, pick_device, reference_model, save_checkpoint, start_dir_for
 from training.resume import StepCheckpoints, finished
 from training.rewards import label_reward, total_reward
-from training.run import JsonlLog, RunConfig, RunLayout, file_hash, log
+from training.run import JsonlLog, RunConfig, RunLayout, file_hash, log, prompt_key, retrieval_config
 from training.sampling import SamplingConfig, run_sampling
 
 
@@ -266,10 +266,7 @@ def run_grpo(run: RunConfig, cfg: GrpoConfig, layout: RunLayout | None = None, c
     start = start_dir_for(cfg.init, [layout.final("dpo"), layout.final("sft")], run.base_model, cache_dir)
     data_hash = file_hash(cot_path)
     key = {"data": data_hash, "start": str(Path(start).resolve()), "grpo": to_dict(cfg), "seed": run.seed}
-    if run.coverage:  # another prompt: older runs keep their keys
-        key["coverage"] = True
-    if run.coverage_negation:
-        key["coverage_negation"] = True
+    key.update(prompt_key(run))
     if finished(final, key):
         log(f"grpo: {final} is up to date")
         return {"checkpoint": str(final), "skipped": True}
@@ -285,7 +282,7 @@ def run_grpo(run: RunConfig, cfg: GrpoConfig, layout: RunLayout | None = None, c
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     model, tokenizer = policy.model, policy.tokenizer
     scheme = get_scheme(policy.label_scheme)
-    renderer = PromptRenderer(tokenizer, scheme, coverage=run.coverage, coverage_negation=run.coverage_negation)
+    renderer = PromptRenderer.for_retrieval(tokenizer, scheme, retrieval_config(run))
     prompts = [prompt_ids(renderer, r) for r in records]
     golds = [r.pair.level for r in records]
     stream = PromptStream(golds, run.seed, cfg.class_balanced, allowed)

@@ -33,7 +33,7 @@ from training.examples import load_records, prompt_records
 from training.label_loop import LoopSpec, run_loop
 from training.label_objective import LabelGroup, LabelHead, build_groups, class_weights, label_logits
 from training.policy import bf16_native, load_policy, pick_device, save_checkpoint
-from training.run import JsonlLog, RunConfig, RunLayout, log
+from training.run import JsonlLog, RunConfig, RunLayout, log, retrieval_config
 from training.sampling import pass_at_k_curve
 
 
@@ -187,7 +187,7 @@ def run_label_dpo(run: RunConfig, sampling, cfg, layout: RunLayout, cot_path: Pa
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     scheme = get_scheme(policy.label_scheme)
-    renderer = PromptRenderer(policy.tokenizer, scheme, coverage=run.coverage, coverage_negation=run.coverage_negation)
+    renderer = PromptRenderer.for_retrieval(policy.tokenizer, scheme, retrieval_config(run))
     records = prompt_records(load_records(cot_path), sampling.sources, sampling.source_share, sampling.max_prompts, run.seed)
     groups = build_groups(renderer, records)
     head = LabelHead(policy.model, policy.tokenizer, scheme)

@@ -50,7 +50,7 @@ from training.label_loop import LoopSpec, autocast, run_loop
 from training.label_objective import LabelGroup, LabelHead, build_groups, label_logits, record_positions
 from training.label_sft import with_stuffing
 from training.policy import bf16_native, load_policy, pick_device, save_checkpoint
-from training.run import RunConfig, RunLayout, log
+from training.run import RunConfig, RunLayout, log, retrieval_config
 
 
 def grpo_step(model, head: LabelHead, groups: list[LabelGroup], where: list[tuple[int, int]], ref: list[torch.Tensor], stream: PromptStream, cfg, pad_id: int):
@@ -169,7 +169,7 @@ def run_label_grpo(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start
     torch.manual_seed(run.seed)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     scheme = get_scheme(policy.label_scheme)
-    renderer = PromptRenderer(policy.tokenizer, scheme, coverage=run.coverage, coverage_negation=run.coverage_negation)
+    renderer = PromptRenderer.for_retrieval(policy.tokenizer, scheme, retrieval_config(run))
     records = prompt_records(load_records(cot_path), cfg.sources, cfg.source_share, cfg.max_prompts, run.seed)
     records = with_stuffing(records, cfg.stuffing_fraction, run.seed, cfg.stuffing_below_exact_rate)
     groups = build_groups(renderer, records)

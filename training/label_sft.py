@@ -30,7 +30,7 @@ from training.examples import CotRecord, answer_ids, load_records, prompt_ids
 from training.label_loop import LoopSpec, run_loop
 from training.label_objective import LabelGroup, LabelHead, build_groups, class_weights, label_logits
 from training.policy import bf16_native, load_policy, pick_device, save_checkpoint
-from training.run import RunConfig, RunLayout, log
+from training.run import RunConfig, RunLayout, log, retrieval_config
 
 
 def with_injections(records: list[CotRecord], fraction: float, seed: int, below_exact_rate: float) -> list[CotRecord]:
@@ -174,7 +174,7 @@ def run_label_sft(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start:
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
     scheme = get_scheme(policy.label_scheme)
-    renderer = PromptRenderer(policy.tokenizer, scheme, coverage=run.coverage, coverage_negation=run.coverage_negation)
+    renderer = PromptRenderer.for_retrieval(policy.tokenizer, scheme, retrieval_config(run))
     records = with_injections(load_records(cot_path), cfg.inject_fraction, run.seed, cfg.inject_below_exact_rate)
     records = with_stuffing(records, cfg.stuffing_fraction, run.seed, cfg.stuffing_below_exact_rate)
     if cfg.max_records is not None:

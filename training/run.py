@@ -226,6 +226,12 @@ def retrieval_config(run: RunConfig) -> RetrievalConfig:
     return RetrievalConfig(run.retrieval, run.k_rules, run.k_cases, run.k_knowledge, run.coverage, run.coverage_negation)
 
 
+def prompt_key(run: RunConfig) -> dict[str, bool]:
+    """The prompt options a stage's cache key adds, only those switched on (another prompt is another
+    key, and runs from before an option keep their keys)."""
+    return {name: True for name in ("coverage", "coverage_negation") if getattr(run, name)}
+
+
 def open_retriever(run: RunConfig, layout: RunLayout):
     """The run's retriever (its KnowledgeBase with the run's k's), or None when retrieval is off."""
     from retrieval.knowledge import open_retriever as open_configured

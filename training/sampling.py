@@ -160,10 +160,8 @@ def run_sampling(
     records = prompt_records(list(records), cfg.sources, cfg.source_share, cfg.max_prompts, seed)
     engine = open_engine(model_dir, cache_dir, cfg.engine, pick_device(cfg.engine_device), dtype)
     try:
-        trained = trained_retrieval(engine.manifest)  # the prompt the checkpoint was trained on
-        renderer = PromptRenderer(
-            engine.tokenizer, get_scheme(engine.manifest.label_scheme), coverage=trained.coverage, coverage_negation=trained.coverage_negation
-        )
+        # the prompt the checkpoint was trained on
+        renderer = PromptRenderer.for_retrieval(engine.tokenizer, get_scheme(engine.manifest.label_scheme), trained_retrieval(engine.manifest))
         sampled = sample_prompts(engine, renderer, records, cfg, seed)
         engine_name = engine.name
     finally:

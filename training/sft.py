@@ -29,7 +29,7 @@ from training.config import option, to_dict
 from training.examples import CotRecord, answer_ids, load_records, prompt_ids, spread_subset
 from training.policy import TuneConfig, bf16_native, load_policy, pick_device, save_checkpoint, start_dir_for
 from training.resume import finished
-from training.run import JsonlLog, RunConfig, RunLayout, file_hash, log
+from training.run import JsonlLog, RunConfig, RunLayout, file_hash, log, prompt_key, retrieval_config
 
 
 @dataclass
@@ -171,10 +171,7 @@ def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot
     start = start_dir_for(cfg.init, [], run.base_model, cache_dir)
     data_hash = file_hash(cot_path)
     key = {"data": data_hash, "start": str(Path(start).resolve()), "sft": to_dict(cfg), "seed": run.seed}
-    if run.coverage:  # another prompt: older runs keep their keys
-        key["coverage"] = True
-    if run.coverage_negation:
-        key["coverage_negation"] = True
+    key.update(prompt_key(run))
     if finished(final, key):
         log(f"sft: {final} is up to date")
         return {"checkpoint": str(final), "skipped": True}
@@ -185,7 +182,7 @@ def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot
 
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype)
-    renderer = PromptRenderer(policy.tokenizer, get_scheme(policy.label_scheme), coverage=run.coverage, coverage_negation=run.coverage_negation)
+    renderer = PromptRenderer.for_retrieval(policy.tokenizer, get_scheme(policy.label_scheme), retrieval_config(run))
     records = load_records(cot_path)
     records = spread_subset(records, cfg.max_records, run.seed)
     dataset = Dataset.from_list(sft_examples(renderer, records, cfg.max_length))
