@@ -184,7 +184,7 @@ def run_dpo(
         raise ValueError(f"dpo: no preference pairs from {len(sampled)} prompts (all samples correct: {pair_stats})")
 
     device = pick_device(cfg.device)
-    policy = load_policy(start, cache_dir, cfg, device, run.dtype)
+    policy = load_policy(start, cache_dir, cfg, device, run.dtype, seed=run.seed)
     renderer = PromptRenderer.for_retrieval(policy.tokenizer, get_scheme(policy.label_scheme), retrieval_config(run))
     pad_id = policy.tokenizer.pad_token_id
     prompts = [prompt_ids(renderer, records[p.index]) for p in pairs]

@@ -279,7 +279,7 @@ def run_grpo(run: RunConfig, cfg: GrpoConfig, layout: RunLayout | None = None, c
     allowed = _prefilter(run, cfg, start, records, layout, data_hash) if cfg.prefilter else None
     device = pick_device(cfg.device)
     torch.manual_seed(run.seed)
-    policy = load_policy(start, cache_dir, cfg, device, run.dtype)
+    policy = load_policy(start, cache_dir, cfg, device, run.dtype, seed=run.seed)
     model, tokenizer = policy.model, policy.tokenizer
     scheme = get_scheme(policy.label_scheme)
     renderer = PromptRenderer.for_retrieval(tokenizer, scheme, retrieval_config(run))

@@ -185,7 +185,7 @@ def run_label_dpo(run: RunConfig, sampling, cfg, layout: RunLayout, cot_path: Pa
     stage_dir, final = layout.stage_dir("dpo"), layout.final("dpo")
     data_hash = key["data"]
     device = pick_device(cfg.device)
-    policy = load_policy(start, cache_dir, cfg, device, run.dtype)
+    policy = load_policy(start, cache_dir, cfg, device, run.dtype, seed=run.seed)
     scheme = get_scheme(policy.label_scheme)
     renderer = PromptRenderer.for_retrieval(policy.tokenizer, scheme, retrieval_config(run))
     records = prompt_records(load_records(cot_path), sampling.sources, sampling.source_share, sampling.max_prompts, run.seed)

@@ -167,7 +167,7 @@ def run_label_grpo(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start
     data_hash = key["data"]
     device = pick_device(cfg.device)
     torch.manual_seed(run.seed)
-    policy = load_policy(start, cache_dir, cfg, device, run.dtype)
+    policy = load_policy(start, cache_dir, cfg, device, run.dtype, seed=run.seed)
     scheme = get_scheme(policy.label_scheme)
     renderer = PromptRenderer.for_retrieval(policy.tokenizer, scheme, retrieval_config(run))
     records = prompt_records(load_records(cot_path), cfg.sources, cfg.source_share, cfg.max_prompts, run.seed)

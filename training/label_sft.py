@@ -172,7 +172,7 @@ def run_label_sft(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start:
     cache_dir = Path(run.cache_dir)
     data_hash = key["data"]
     device = pick_device(cfg.device)
-    policy = load_policy(start, cache_dir, cfg, device, run.dtype)
+    policy = load_policy(start, cache_dir, cfg, device, run.dtype, seed=run.seed)
     scheme = get_scheme(policy.label_scheme)
     renderer = PromptRenderer.for_retrieval(policy.tokenizer, scheme, retrieval_config(run))
     records = with_injections(load_records(cot_path), cfg.inject_fraction, run.seed, cfg.inject_below_exact_rate)

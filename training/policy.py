@@ -117,8 +117,12 @@ def _base_name(folder: Path) -> str:
     return str(folder.resolve())
 
 
-def load_policy(start_dir: Path, cache_dir: Path, cfg: TuneConfig, device: str, dtype: str = "auto") -> Policy:
-    """The start checkpoint as a trainable model (see the module doc for the LoRA/full cases)."""
+def load_policy(start_dir: Path, cache_dir: Path, cfg: TuneConfig, device: str, dtype: str = "auto", seed: int = 0) -> Policy:
+    """The start checkpoint as a trainable model (see the module doc for the LoRA/full cases).
+
+    A fresh adapter's initial matrices are drawn from `seed` (the run's), in a forked RNG: this
+    PyTorch seeds every new process at random, so an unseeded init differs from run to run, and
+    the process's own RNG state is left as it was."""
     from peft import LoraConfig, PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM
 
@@ -149,7 +153,9 @@ def load_policy(start_dir: Path, cache_dir: Path, cfg: TuneConfig, device: str, 
                 target_modules=list(cfg.lora_targets),
                 task_type="CAUSAL_LM",
             )
-            model = get_peft_model(model, lora)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model = get_peft_model(model, lora)
             kind = "adapter"
         else:
             kind = "full"

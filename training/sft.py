@@ -181,7 +181,7 @@ def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot
         return run_label_sft(run, cfg, layout, cot_path, start, key)
 
     device = pick_device(cfg.device)
-    policy = load_policy(start, cache_dir, cfg, device, run.dtype)
+    policy = load_policy(start, cache_dir, cfg, device, run.dtype, seed=run.seed)
     renderer = PromptRenderer.for_retrieval(policy.tokenizer, get_scheme(policy.label_scheme), retrieval_config(run))
     records = load_records(cot_path)
     records = spread_subset(records, cfg.max_records, run.seed)

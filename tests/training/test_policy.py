@@ -100,3 +100,22 @@ def _products():
     from relevance.types import Product
 
     return [Product("a", "Red ceramic mug 12 oz", brand="Acme"), Product("b", "Garden hose 50ft")]
+
+
+def test_a_fresh_adapter_is_drawn_from_the_run_seed_not_from_the_process(tiny_model_dir, cache_dir):
+    """This PyTorch seeds every new process at random: a fresh LoRA init must come from the run's seed
+    alone (the same whatever the process drew before), differ for another seed, and leave the
+    process's RNG where it was."""
+    cfg = build_config(TuneConfig, {"lora": True, "lora_r": 4, "device": "cpu"})
+
+    def fresh(seed: int, draws_before: int) -> dict[str, torch.Tensor]:
+        torch.rand(draws_before)
+        state = torch.get_rng_state()
+        weights = trainable_parameters(load_policy(tiny_model_dir, cache_dir, cfg, "cpu", seed=seed).model)
+        assert torch.equal(torch.get_rng_state(), state)
+        return weights
+
+    first, again, other = fresh(3, 0), fresh(3, 1000), fresh(4, 0)
+    lora_a = [k for k in first if "lora_A" in k]
+    assert lora_a and all(torch.equal(first[k], again[k]) for k in first)
+    assert not any(torch.equal(first[k], other[k]) for k in lora_a)
