@@ -469,3 +469,24 @@ def test_a_coverage_run_trains_on_the_prompt_its_checkpoint_serves(tmp_path, tin
             served_text = engine.tokenizer.decode(served.prompt_ids(0))
             assert "Query words the listing names" in served_text
             assert ("glitter (listing silent)" in served_text) is negation
+
+
+def test_lora_label_sft_with_one_seed_trains_the_same_adapter_whatever_the_process_drew(tmp_path, tiny_model_dir, cache_dir):
+    """`run.seed` decides a LoRA SFT end to end: its fresh adapter, the step order, the rationale
+    picks and the injected copies. Two runs with other draws from the process RNG in between train
+    bit-identical adapters (before the adapter's init was seeded, they started apart)."""
+    from training.policy import trainable_parameters
+    from training.sft import run_sft
+
+    cfg = build_config(SftConfig, {"lora": True, "lora_r": 4, "lora_dropout": 0.0, "device": "cpu", "objective": "label",
+                                   "max_steps": 3, "batch_size": 4, "learning_rate": 1e-2, "rationale_fraction": 0.5,
+                                   "inject_fraction": 0.5, "log_steps": 1, "save_steps": 100})
+
+    def adapter(name: str) -> dict[str, torch.Tensor]:
+        torch.rand(int(torch.randint(1, 1000, (1,))))  # whatever the process drew before the stage
+        run = make_run(tmp_path / name, tiny_model_dir, cache_dir, _group_records())
+        policy = load_policy(Path(run_sft(run, cfg)["checkpoint"]), cache_dir, cfg, "cpu", "float32")
+        return trainable_parameters(policy.model)
+
+    first, second = adapter("a"), adapter("b")
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
