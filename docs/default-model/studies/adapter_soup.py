@@ -3,7 +3,8 @@
 The mean of the k weight deltas (α/r)·B_i·A_i equals (k·α)/(k·r)·[B_1/k … B_k/k]·[A_1; …; A_k], so
 stacking the A matrices, stacking the B matrices divided by k and scaling rank and alpha by k
 gives an adapter the engines load as any other. Every source must share rank, alpha and target
-modules. The folder is a copy of the last source with the stacked weights and config.
+modules. The folder is a copy of the last source with the stacked weights and config, written
+atomically (`relevance.atomic.atomic_folder`).
 
     .venv/bin/python docs/default-model/studies/adapter_soup.py OUT ADAPTER [ADAPTER ...]
 """
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from relevance.atomic import atomic_folder
 
 CONFIG, WEIGHTS = "adapter_config.json", "adapter_model.safetensors"
 
@@ -43,13 +46,10 @@ def write_soup(out: Path, sources: list[Path]) -> dict:
             raise ValueError(f"{source}: rank, alpha or target modules differ from {sources[0]}")
     k = len(sources)
     config = {**first, "r": first["r"] * k, "lora_alpha": first["lora_alpha"] * k}
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(sources[-1], tmp)
-    (tmp / CONFIG).write_text(json.dumps(config, indent=2))
-    save_file(stacked([load_file(s / WEIGHTS) for s in sources]), tmp / WEIGHTS)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    with atomic_folder(out) as tmp:
+        shutil.copytree(sources[-1], tmp, dirs_exist_ok=True)
+        (tmp / CONFIG).write_text(json.dumps(config, indent=2))
+        save_file(stacked([load_file(s / WEIGHTS) for s in sources]), tmp / WEIGHTS)
     return config
 
 

@@ -13,7 +13,6 @@ pooling two models' scores would mix their scales.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ def stage_row(parts: list[dict[str, Any]]) -> dict[str, Any]:
     pred = [y for p in parts for y in p["pred"]]
     probs = [row for p in parts for row in p["probs"]]
     n = len(gold)
-    gold_nll = sum(-math.log(max(row[LEVELS.index(g)], 1e-9)) for g, row in zip(gold, probs, strict=True)) / n
+    gold_nll = sum(p["gold_nll"] * p["n"] for p in parts) / n  # each fold's eval stores its mean
     aucs = [p["ranking"]["auc_exact"] for p in parts]
     return {
         "n": n,
