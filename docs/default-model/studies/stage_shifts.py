@@ -17,11 +17,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from relevance.labels import TAOSR1
 from relevance.metrics import classification_report
 
 STAGES = ("zeroshot", "baseline", "sft", "dpo", "grpo")
-LEVELS = TAOSR1.level_values  # best first, the column order of `probs`
 
 
 def held_out(run: str, stage: str, eval_set: str) -> dict[str, Any] | None:
@@ -39,13 +37,16 @@ def stage_row(parts: list[dict[str, Any]]) -> dict[str, Any]:
     pred = [y for p in parts for y in p["pred"]]
     probs = [row for p in parts for row in p["probs"]]
     n = len(gold)
+    levels = parts[0]["prob_levels"]  # the column order of `probs`, as each eval records it
+    if any(p["prob_levels"] != levels for p in parts):
+        raise ValueError("the folds' evals order their probability columns differently")
     gold_nll = sum(p["gold_nll"] * p["n"] for p in parts) / n  # each fold's eval stores its mean
     aucs = [p["ranking"]["auc_exact"] for p in parts]
     return {
         "n": n,
         "macro_f1": round(classification_report(gold, pred)["macro_f1"], 3),
-        "mean_p": {str(lv): round(sum(row[i] for row in probs) / n, 3) for i, lv in enumerate(LEVELS)},
-        "predicted": {str(lv): pred.count(lv) for lv in LEVELS},
+        "mean_p": {str(lv): round(sum(row[i] for row in probs) / n, 3) for i, lv in enumerate(levels)},
+        "predicted": {str(lv): pred.count(lv) for lv in levels},
         "gold_nll": round(gold_nll, 3),
         "auc_exact_per_fold": [round(a, 3) for a in aucs],
         "auc_exact_mean": round(sum(aucs) / len(aucs), 3),
