@@ -44,16 +44,18 @@ def load_gguf_tokenizer():
     return AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
 
 
-def _current_prompt_version(manifest_path: Path) -> None:
-    """A base model prepared under an older prompt version only needs its manifest's version bumped
-    (the weights never saw a prompt); rewritten atomically."""
+def _current_base_manifest(manifest_path: Path) -> None:
+    """A base model prepared under an older prompt version or label scheme only needs its manifest
+    restamped with the current ones (the weights never saw a prompt); rewritten atomically."""
     import json
 
+    from relevance.labels import DEFAULT_SCHEME
     from relevance.prompt import PROMPT_VERSION
 
     raw = json.loads(manifest_path.read_text())
-    if raw.get("prompt_version") != PROMPT_VERSION and raw.get("stage") == "base":
-        raw["prompt_version"] = PROMPT_VERSION
+    current = {"prompt_version": PROMPT_VERSION, "label_scheme": DEFAULT_SCHEME.name}
+    if raw.get("stage") == "base" and any(raw.get(k) != v for k, v in current.items()):
+        raw.update(current)
         tmp = manifest_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(raw, indent=2))
         os.replace(tmp, manifest_path)
@@ -63,7 +65,7 @@ def prepare_base_model(cache_dir: Path) -> Path:
     """Return the folder of the bf16 safetensors base model, creating it on first use (~20 s)."""
     target = Path(cache_dir) / "models" / BASE_MODEL_NAME
     if (target / "taosr1.json").is_file():
-        _current_prompt_version(target / "taosr1.json")
+        _current_base_manifest(target / "taosr1.json")
         return target
     import torch
     from transformers import AutoModelForCausalLM, LlamaForCausalLM

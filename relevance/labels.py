@@ -1,7 +1,9 @@
 """Label schemes as data: the levels, their names, definitions, emitted strings and tiers.
 
 A scheme is pure data; tokenizer checks live in `tokens.py`. The default scheme is the
-TaoSR1 4-level scale; the ESCI scheme maps Amazon's E/S/C/I labels onto the same levels.
+TaoSR1 4-level scale under ESCI's line between levels 3 and 2 (the right kind of product that
+breaks a stated detail is a level-3 substitute); the original TaoSR1 line stays, by name, for
+models trained under it. The ESCI scheme maps Amazon's E/S/C/I labels onto the same levels.
 """
 
 from __future__ import annotations
@@ -75,6 +77,30 @@ TAOSR1 = LabelScheme(
     ),
 )
 
+TAOSR1_ESCI_LINE = LabelScheme(
+    name="taosr1-4level-esci",
+    levels=(
+        TAOSR1.levels[0],
+        Level(
+            3,
+            "Related",
+            "the right kind of product that misses or breaks a stated detail (brand, model, size, "
+            "color …), or a reasonable substitute",
+            "3",
+            "Mid",
+        ),
+        Level(
+            2,
+            "Mismatch",
+            "related, but it cannot serve the need: an accessory or complement of the asked item, "
+            "it fits another device, or it contains what the query excludes",
+            "2",
+            "Bad",
+        ),
+        TAOSR1.levels[3],
+    ),
+)
+
 ESCI = LabelScheme(
     name="esci",
     levels=(
@@ -85,8 +111,8 @@ ESCI = LabelScheme(
     ),
 )
 
-SCHEMES: dict[str, LabelScheme] = {s.name: s for s in (TAOSR1, ESCI)}
-DEFAULT_SCHEME = TAOSR1
+SCHEMES: dict[str, LabelScheme] = {s.name: s for s in (TAOSR1, TAOSR1_ESCI_LINE, ESCI)}
+DEFAULT_SCHEME = TAOSR1_ESCI_LINE
 
 
 def get_scheme(name: str) -> LabelScheme:

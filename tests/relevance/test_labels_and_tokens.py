@@ -2,15 +2,37 @@
 
 import pytest
 
-from relevance.labels import DEFAULT_SCHEME, ESCI, TAOSR1, LabelScheme, Level, esci_to_level, get_scheme
+from relevance.labels import (
+    DEFAULT_SCHEME,
+    ESCI,
+    TAOSR1,
+    TAOSR1_ESCI_LINE,
+    LabelScheme,
+    Level,
+    esci_to_level,
+    get_scheme,
+)
 from relevance.tokens import LabelTokenError, label_token_ids
 
 
-def test_default_scheme_is_taosr1_four_levels():
-    assert DEFAULT_SCHEME is TAOSR1
-    assert TAOSR1.level_values == (4, 3, 2, 1)
-    assert [lv.name for lv in TAOSR1.levels] == ["Excellent", "Related", "Mismatch", "Irrelevant"]
-    assert [TAOSR1.tier_of(lv) for lv in (4, 3, 2, 1)] == ["Good", "Mid", "Bad", "Bad"]
+def test_default_scheme_is_taosr1_four_levels_under_the_esci_line():
+    assert DEFAULT_SCHEME is TAOSR1_ESCI_LINE
+    for scheme in (TAOSR1, TAOSR1_ESCI_LINE):
+        assert scheme.level_values == (4, 3, 2, 1)
+        assert [lv.name for lv in scheme.levels] == ["Excellent", "Related", "Mismatch", "Irrelevant"]
+        assert [scheme.tier_of(lv) for lv in (4, 3, 2, 1)] == ["Good", "Mid", "Bad", "Bad"]
+        assert scheme.emits == ("4", "3", "2", "1")
+        assert get_scheme(scheme.name) is scheme
+
+
+def test_the_two_taosr1_lines_differ_only_where_a_broken_detail_goes():
+    # a model trained under the original line keeps its definitions (its manifest names the scheme)
+    assert TAOSR1.name == "taosr1-4level" and TAOSR1_ESCI_LINE.name == "taosr1-4level-esci"
+    assert "brand, model or compatibility conflicts" in TAOSR1.by_level(2).definition
+    assert "breaks a stated detail" in TAOSR1_ESCI_LINE.by_level(3).definition
+    assert "fits another device" in TAOSR1_ESCI_LINE.by_level(2).definition
+    for level in (4, 1):
+        assert TAOSR1.by_level(level) == TAOSR1_ESCI_LINE.by_level(level)
 
 
 def test_esci_scheme_maps_onto_levels():

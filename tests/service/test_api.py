@@ -5,6 +5,7 @@ import asyncio
 import httpx
 import pytest
 
+from relevance.labels import DEFAULT_SCHEME
 from service.live import free_port, live_server
 from service.settings import Settings
 
@@ -93,7 +94,7 @@ def test_health_ready_models_metrics(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["model"]["version"] == "1"
     models = client.get("/models").json()
-    assert models["serving"]["manifest"]["label_scheme"] == "taosr1-4level"
+    assert models["serving"]["manifest"]["label_scheme"] == DEFAULT_SCHEME.name
     client.post("/relevance", json={"query": "iphone 13 case", "products": PRODUCTS})
     text = client.get("/metrics").text
     for name in (

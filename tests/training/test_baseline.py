@@ -10,6 +10,7 @@ import pytest
 
 from relevance.cross_encoder import CrossEncoderJudge, CrossEncoderModel, product_text
 from relevance.datasets.jsonl import save_jsonl
+from relevance.labels import DEFAULT_SCHEME
 from relevance.manifest import ManifestError, read_manifest
 from relevance.types import LabeledPair, Product
 from training.baseline import BaselineConfig, run_baseline
@@ -73,7 +74,7 @@ def test_baseline_trains_and_learns_the_toy_task(trained, tiny_encoder_dir):
     assert summary["steps"] == 60 and summary["loss_last"] < summary["loss_first"] * 0.8
     final = Path(summary["checkpoint"])
     manifest = read_manifest(final)
-    assert (manifest.kind, manifest.stage, manifest.label_scheme) == ("cross-encoder", "baseline", "taosr1-4level")
+    assert (manifest.kind, manifest.stage, manifest.label_scheme) == ("cross-encoder", "baseline", DEFAULT_SCHEME.name)
     # the weights moved away from the random start
     import torch
     from transformers import AutoModel

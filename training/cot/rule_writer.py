@@ -44,8 +44,8 @@ REASONS: dict[str, str] = {
 _FACT = re.compile(r"^([a-z]+)_(conflict|unstated)$")
 _GENERIC = {
     4: "the stated attributes fit the query",
-    3: "a requested detail is missing or only loosely met",
-    2: "a key attribute, brand, model or compatibility conflicts",
+    3: "a requested detail is missing, loosely met or contradicted",
+    2: "it cannot serve the need: wrong device or an excluded ingredient",
     1: "nothing to compare: it is another kind of product",
 }
 _CATEGORY = {
@@ -65,10 +65,10 @@ _CATEGORY_BY_REASON = {
 def reason_text(reason: str | None, level: int) -> str:
     """The attribute-match sentence for a reason tag (generic by level when unknown).
 
-    >>> reason_text("size_conflict", 2)
+    >>> reason_text("size_conflict", 3)
     'the stated size conflicts with the query'
     >>> reason_text(None, 3)
-    'a requested detail is missing or only loosely met'
+    'a requested detail is missing, loosely met or contradicted'
     """
     if reason in REASONS:
         return REASONS[reason]

@@ -173,14 +173,17 @@ def _device_title(item: Item, rng: random.Random) -> tuple[str, bool]:
     return f"{head} - {bits[-1]}", brand_in
 
 
-def render_title(item: Item, rng: random.Random) -> tuple[str, set[str], bool]:
-    """Title, the fact keys it mentions (plus "compat", "pack"), and whether it names the brand."""
+def render_title(item: Item, rng: random.Random, noun: str | None = None) -> tuple[str, set[str], bool]:
+    """Title, the fact keys it mentions (plus "compat", "pack"), and whether it names the brand.
+
+    ``noun`` names the product type in the title (a shopper's own words for it, say);
+    by default one of the type's listing nouns."""
     t = TYPES[item.ptype]
     if t.device_kind:
         title, brand_in = _device_title(item, rng)
         return title, {k for k in ("capacity", "color") if k in item.facts}, brand_in
     in_title: set[str] = set()
-    noun = rng.choice(t.nouns)
+    noun = _title_case(noun) if noun else rng.choice(t.nouns)
     front: list[str] = []
     descriptors: list[str] = []
     tail: list[str] = []
@@ -340,9 +343,9 @@ def ingredients_key(ptype: str) -> str:
     return "ingredients" if TYPES[ptype].base_ingredients else "materials"
 
 
-def render(item: Item, product_id: str, rng: random.Random) -> Product:
-    """The Product a shopper would see for ``item``."""
-    title, in_title, brand_in = render_title(item, rng)
+def render(item: Item, product_id: str, rng: random.Random, noun: str | None = None) -> Product:
+    """The Product a shopper would see for ``item`` (``noun``: see render_title)."""
+    title, in_title, brand_in = render_title(item, rng, noun)
     attrs: dict[str, str] = {}
     for key, value in item.facts.items():
         if key not in in_title or rng.random() < 0.55:

@@ -10,10 +10,13 @@ Rules, first match wins:
 * product type is neither wanted, a substitute, nor a complement → 1 ``category_mismatch``
 * product type is a complement (accessory for the wanted device, the device for a wanted
   accessory, ink for a printer …) → 2 ``accessory_vs_main`` / ``main_vs_accessory`` / ``complement``
-* a hard constraint is broken → 2: ``negation_violated`` (it contains what the query
-  excludes), ``compat_conflict``, ``model_conflict``, ``brand_conflict``, ``alt_same_brand``
-  (the brand the shopper wants an alternative to), ``<fact>_conflict`` (size, color,
-  capacity, material, gender, season, style, insulation), ``age_conflict``
+* it cannot serve the need → 2: ``negation_violated`` (it contains what the query
+  excludes), ``compat_conflict`` (it fits another device)
+* the right kind of product that breaks a stated attribute → 3, a functional substitute (the
+  ESCI convention: "fails some aspects of the query but can be used instead"):
+  ``model_conflict``, ``brand_conflict``, ``alt_same_brand`` (the brand the shopper wants an
+  alternative to), ``<fact>_conflict`` (size, color, capacity, material, gender, season,
+  style, insulation), ``age_conflict``
 * product type is a substitute (conditioner for shampoo) → 3 ``related_type``
 * a constraint is not stated, or only loosely met → 3: ``negation_unstated``,
   ``compat_unstated``, ``model_unstated``, ``brand_unstated``, ``alt_not_cheaper``,
@@ -125,11 +128,17 @@ def _complement_rule(intent: Intent, item: Item) -> str:
     return "complement"
 
 
-def _hard_conflict(intent: Intent, item: Item) -> str | None:
+def _unusable(intent: Intent, item: Item) -> str | None:
+    """A broken constraint that makes the product useless for the need."""
     if intent.free_from and item.contains(intent.free_from):
         return "negation_violated"
     if intent.device and item.compat and intent.device not in item.compat:
         return "compat_conflict"
+    return None
+
+
+def _attribute_conflict(intent: Intent, item: Item) -> str | None:
+    """A stated attribute that contradicts the query, on a product that could still stand in."""
     if intent.model and item.model and item.model != intent.model:
         return "model_conflict"
     shown = item.shown_brand()
@@ -186,9 +195,12 @@ def judge(intent: Intent, item: Item) -> tuple[int, str]:
         return 2, _complement_rule(intent, item)
     else:
         return 1, "category_mismatch"
-    conflict = _hard_conflict(intent, item)
+    unusable = _unusable(intent, item)
+    if unusable:
+        return 2, unusable
+    conflict = _attribute_conflict(intent, item)
     if conflict:
-        return 2, conflict
+        return 3, conflict
     if substitute:
         return 3, "related_type"
     miss = _soft_miss(intent, item)

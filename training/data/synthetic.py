@@ -7,8 +7,12 @@ knowledge ("gift for a 5 year old"). Each query gets products aimed at every lev
 level itself comes only from rules.judge, whose rule name leads the pair's tags, followed by
 ``family:<name>`` and the query's constraints. Same arguments, same pairs.
 
+Training conflicts pick the nearest wrong value (iPhone 13 Pro for iPhone 13), and most
+wanted-type listings name their type in the query's own words, as real listings do; so a
+real Substitute (the query's words but one) has synthetic look-alikes at level 3.
 ``generate_hard_set`` words queries with a disjoint template set and a separate random
-stream, and leans on near misses, so it can serve as a held-out evaluation set.
+stream, with more conflicts and no echoed type names, so it can serve as a held-out
+evaluation set.
 This module orchestrates; vocabulary, wording, rendering and rules live in catalogue.py,
 queries.py, render.py and rules.py.
 
@@ -24,18 +28,20 @@ from pathlib import Path
 
 from relevance.datasets.jsonl import save_jsonl
 from relevance.types import LabeledPair
+from training.data.catalogue import TYPES
 from training.data.items import build_item
 from training.data.queries import FAMILIES, Split, build_query
 from training.data.render import render
 from training.data.rules import Intent, judge
 
-# How often each relation is aimed at; tuned so levels 4/3/2/1 land near 30/25/25/20.
+# How often each relation is aimed at; tuned so levels 4/3/2/1 land near 37/30/13/20 (real
+# search pages are mostly Exact; an attribute conflict is a level-3 substitute).
 TRAIN_MIX: dict[str, float] = {
-    "exact": 0.27,
-    "soft": 0.14,
-    "related": 0.11,
-    "conflict": 0.21,
-    "complement": 0.08,
+    "exact": 0.36,
+    "soft": 0.10,
+    "related": 0.09,
+    "conflict": 0.15,
+    "complement": 0.11,
     "irrelevant": 0.19,
 }
 HARD_MIX: dict[str, float] = {
@@ -46,6 +52,11 @@ HARD_MIX: dict[str, float] = {
     "complement": 0.08,
     "irrelevant": 0.14,
 }
+
+# How often a product of a wanted type is titled with the query's own name for the type, as
+# real listings mostly are ("16 x 16 frames" → "… Picture Frame …"). Applied alike at every
+# level, so the words a listing leaves out are its missing details, not a paraphrased type.
+ECHO_TYPE_NAME = 0.6
 
 SOURCE = "synthetic"
 HARD_SOURCE = "synthetic-hard"
@@ -74,6 +85,7 @@ def _pairs(
     id_prefix: str,
     source: str,
     near_miss: bool,
+    echo: float = 0.0,
 ) -> list[LabeledPair]:
     relations, weights = list(mix), list(mix.values())
     pairs: list[LabeledPair] = []
@@ -83,7 +95,8 @@ def _pairs(
             relation = rng.choices(relations, weights=weights)[0]
             item = build_item(intent, relation, rng, near_miss=near_miss)
             level, rule = judge(intent, item)
-            product = render(item, f"{id_prefix}-{counter:06d}", rng)
+            noun = _query_type_name(intent, item.ptype) if rng.random() < echo else None
+            product = render(item, f"{id_prefix}-{counter:06d}", rng, noun)
             counter += 1
             pairs.append(
                 LabeledPair(query=intent.text, product=product, level=level, source=source, tags=(rule, *intent.tags()))
@@ -91,17 +104,29 @@ def _pairs(
     return pairs
 
 
+def _query_type_name(intent: Intent, ptype: str) -> str | None:
+    """The query's own words for ``ptype`` when the query names a wanted type, else None."""
+    if ptype not in intent.types:
+        return None
+    text = f" {intent.text.lower()} "
+    named = [name for name, _ in TYPES[ptype].query if f" {name.lower()} " in text]
+    return max(named, key=len) if named else None
+
+
 def _check(n_queries: int, products_per_query: int) -> None:
     if n_queries < 0 or products_per_query < 1:
         raise ValueError(f"need n_queries >= 0 and products_per_query >= 1, got {n_queries} and {products_per_query}")
 
 
-def generate(n_queries: int, products_per_query: int, seed: int) -> list[LabeledPair]:
-    """``n_queries * products_per_query`` training pairs; families round-robin, deterministic."""
+def generate(n_queries: int, products_per_query: int, seed: int, echo: float = ECHO_TYPE_NAME) -> list[LabeledPair]:
+    """``n_queries * products_per_query`` training pairs; families round-robin, deterministic.
+
+    Conflicts pick the nearest wrong value; ``echo`` is how often a wanted-type product is titled
+    with the query's own name for its type (ECHO_TYPE_NAME)."""
     _check(n_queries, products_per_query)
     rng = random.Random(seed)
     intents = _queries(n_queries, rng, "train", FAMILIES)
-    return _pairs(intents, products_per_query, rng, TRAIN_MIX, f"SYN{seed}", SOURCE, near_miss=False)
+    return _pairs(intents, products_per_query, rng, TRAIN_MIX, f"SYN{seed}", SOURCE, near_miss=True, echo=echo)
 
 
 def generate_hard_set(n_queries: int, products_per_query: int, seed: int = 0) -> list[LabeledPair]:

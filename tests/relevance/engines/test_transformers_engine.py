@@ -5,6 +5,7 @@ import pytest
 
 from relevance.engines.base import Engine, GenerationRequest, ScoringGroup
 from relevance.engines.transformers_engine import TransformersEngine
+from relevance.labels import DEFAULT_SCHEME
 from relevance.prompt import PromptRenderer
 from relevance.scoring import softmax_rows
 from relevance.types import Product
@@ -48,7 +49,7 @@ def _reference_scores(engine, group):
 
 def test_implements_the_engine_protocol(engine):
     assert isinstance(engine, Engine)
-    assert engine.name == "transformers" and engine.scheme.name == "taosr1-4level"
+    assert engine.name == "transformers" and engine.scheme.name == DEFAULT_SCHEME.name
 
 
 @pytest.mark.parametrize("sharing", [True, False])

@@ -14,6 +14,7 @@ import pytest
 from relevance.engines.base import Engine, GenerationRequest, ScoringGroup
 from relevance.engines.transformers_engine import TransformersEngine
 from relevance.engines.vllm_engine import VLLMEngine, adapter_name, label_row
+from relevance.labels import DEFAULT_SCHEME
 from relevance.prompt import PromptRenderer
 from relevance.scoring import softmax_rows
 from relevance.types import Product, RetrievedContext
@@ -90,7 +91,7 @@ def _assert_same_distributions(got: list[np.ndarray], want: list[np.ndarray]) ->
 
 def test_vllm_implements_the_engine_protocol(vllm_engine):
     assert isinstance(vllm_engine, Engine)
-    assert vllm_engine.name == "vllm" and vllm_engine.scheme.name == "taosr1-4level"
+    assert vllm_engine.name == "vllm" and vllm_engine.scheme.name == DEFAULT_SCHEME.name
 
 
 def test_vllm_label_probabilities_match_transformers(vllm_engine, hf_engine):
