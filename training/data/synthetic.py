@@ -95,7 +95,7 @@ def _pairs(
             relation = rng.choices(relations, weights=weights)[0]
             item = build_item(intent, relation, rng, near_miss=near_miss)
             level, rule = judge(intent, item)
-            noun = _query_type_name(intent, item.ptype) if rng.random() < echo else None
+            noun = _query_type_name(intent, item.ptype) if echo and rng.random() < echo else None
             product = render(item, f"{id_prefix}-{counter:06d}", rng, noun)
             counter += 1
             pairs.append(
