@@ -1,6 +1,7 @@
 """Build the index folder a :class:`~retrieval.knowledge.KnowledgeBase` reads, idempotently.
 
-Embeds the shipped rules and query knowledge (and labelled cases when given: one row
+Embeds the shipped rules (of one label scheme: each scheme states its own line between levels)
+and query knowledge (and labelled cases when given: one row
 ``{"query", "title", "level"}`` per distinct pair) and saves one index per corpus under
 ``out_dir`` (layout in :mod:`retrieval.layout`). A corpus whose saved index already has the
 same rows (corpus hash), embedder id, kind and embedded field is left alone and reported
@@ -51,8 +52,12 @@ def build_indexes(
     cases: Iterable[LabeledPair] = (),
     kind: str = "flat",
     embedder: Embedder | None = None,
+    scheme: str | None = None,
 ) -> dict[str, Any]:
     """Build (or confirm up to date) the rules, knowledge and optional cases indexes in ``out_dir``.
+
+    The rules are those of label scheme ``scheme`` (default: the default scheme's; a model
+    retrieves the rules of the scheme it was trained under, see retrieval.model_cases).
 
     Without cases, a cases index left over from an earlier build is removed, so the folder
     always reflects the inputs. Returns ``{"out_dir", "kind", "embedder_id", "seconds",
@@ -63,7 +68,7 @@ def build_indexes(
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     started = time.perf_counter()
     out = Path(out_dir)
-    corpora: dict[str, list[dict[str, Any]]] = {RULES: load_rules(), KNOWLEDGE: load_query_knowledge()}
+    corpora: dict[str, list[dict[str, Any]]] = {RULES: load_rules(scheme), KNOWLEDGE: load_query_knowledge()}
     rows_of_cases = case_rows(cases)
     if rows_of_cases:
         corpora[CASES] = rows_of_cases

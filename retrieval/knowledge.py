@@ -4,8 +4,8 @@ Holds one :class:`~retrieval.embedder.Embedder` and the saved indexes of an inde
 (``rules/`` and ``knowledge/`` required, ``cases/`` optional) and returns a
 :class:`~relevance.types.RetrievedContext` of rendered lines. Results are cached (LRU, keyed by
 the query and the retrieval settings). It does not build index folders (see :mod:`retrieval.build`;
-`with_cases` builds one cases index in memory for a checkpoint's own training split) and does
-not know how the lines are placed into a prompt.
+`with_cases` / `with_rules` build one index in memory, for a checkpoint's own training split or
+label scheme) and does not know how the lines are placed into a prompt.
 """
 
 from __future__ import annotations
@@ -112,18 +112,29 @@ class KnowledgeBase:
         """One hash of every loaded corpus (rules, knowledge, cases): what a checkpoint's manifest records."""
         return combined_corpus_hash({name: index.meta.corpus_hash for name, index in self.indexes.items()})
 
-    def with_cases(self, rows: list[dict[str, Any]]) -> KnowledgeBase:
-        """A knowledge base with these rules and knowledge indexes and a cases index of `rows` (built in
-        memory with this embedder, the same index kind; `retrieval.build.case_rows` gives the rows)."""
-        old = self.indexes.get(CASES)
+    def _replacing(self, corpus: str, rows: list[dict[str, Any]]) -> KnowledgeBase:
+        """A knowledge base with ``corpus`` replaced by an index of ``rows`` (built in memory with this
+        embedder, the same index kind) and the other indexes shared."""
+        old = self.indexes.get(corpus)
         kind = old.kind if old is not None else "flat"
-        vectors = self.embedder.encode([embed_text(CASES, row) for row in rows])
-        info = {"corpus": CASES, "embedded_field": EMBEDDED_FIELD[CASES]}
-        cases = VectorIndex.build(vectors, rows, kind=kind, embedder_id=self.embedder.model_id, info=info)
+        vectors = self.embedder.encode([embed_text(corpus, row) for row in rows])
+        info = {"corpus": corpus, "embedded_field": EMBEDDED_FIELD[corpus]}
+        built = VectorIndex.build(vectors, rows, kind=kind, embedder_id=self.embedder.model_id, info=info)
+        indexes = {**self.indexes, corpus: built}
         return KnowledgeBase(
-            self.embedder, self.indexes[RULES], self.indexes[KNOWLEDGE], cases, cache_size=self.cache_size,
+            self.embedder, indexes[RULES], indexes[KNOWLEDGE], indexes.get(CASES), cache_size=self.cache_size,
             knowledge_min_score=self.floors[KNOWLEDGE], case_min_score=self.floors[CASES],
         )
+
+    def with_cases(self, rows: list[dict[str, Any]]) -> KnowledgeBase:
+        """A knowledge base with these rules and knowledge indexes and a cases index of `rows`
+        (`retrieval.build.case_rows` gives the rows)."""
+        return self._replacing(CASES, rows)
+
+    def with_rules(self, rows: list[dict[str, Any]]) -> KnowledgeBase:
+        """A knowledge base with a rules index of `rows` (another label scheme's rules,
+        `retrieval.corpora.load_rules`) and these knowledge and cases indexes."""
+        return self._replacing(RULES, rows)
 
     def bound(self, config: RetrievalConfig) -> ConfiguredRetriever | None:
         """This knowledge base as the scoring core's `Retriever` with `config`'s k's (None when it is off)."""

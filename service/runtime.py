@@ -134,17 +134,17 @@ class LoadedModel:
 def load_model(settings: Settings, model_dir: Path, retriever: Retriever | None = None) -> LoadedModel:
     """Load and warm up a checkpoint (blocking). Raises on anything that would make it unservable.
 
-    `retriever` is what the scoring core retrieves through (None: retrieval off); a checkpoint that
-    ships its own training split (`cases.jsonl`) retrieves its judged cases from those
-    (retrieval.model_cases).
+    `retriever` is what the scoring core retrieves through (None: retrieval off); a checkpoint
+    retrieves the rules of its label scheme and, when it ships its training split (`cases.jsonl`),
+    its judged cases from those (retrieval.model_cases).
     """
     started = time.perf_counter()
     engine = open_engine(settings, model_dir)
     try:
-        if retriever is not None:  # the checkpoint's own judged cases, when it ships other ones than the serving index's
+        if retriever is not None:  # the rules of its label scheme and its own judged cases, where they differ from the serving index's
             from retrieval.model_cases import checkpoint_retriever
 
-            retriever = checkpoint_retriever(retriever, model_dir)
+            retriever = checkpoint_retriever(retriever, model_dir, engine.manifest.label_scheme)
         check_retrieval(engine.manifest, settings.retrieval_config, retriever, model_dir)
         core = ScoringCore(engine, retriever)
         core.warm_up()

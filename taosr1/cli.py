@@ -67,6 +67,14 @@ def cases_corpus_name(settings=None) -> str:
     return str(shipped) if shipped else ", ".join(["synthetic training split", *DEFAULT_CASES["files"]])
 
 
+def served_scheme(settings=None) -> str:
+    """The label scheme of the model `make serve` serves: whose rules the serving index holds."""
+    from relevance.manifest import read_manifest
+    from service.runtime import default_model_dir
+
+    return read_manifest(default_model_dir(settings or _settings())).label_scheme
+
+
 def cmd_index_build(args) -> int:
     from relevance.datasets.loaders import load_pairs
     from retrieval.build import build_indexes
@@ -74,7 +82,7 @@ def cmd_index_build(args) -> int:
     settings = _settings()
     out = Path(args.out) if args.out else settings.resolved_index_dir
     cases = load_pairs(args.cases) if args.cases else ([] if args.no_cases else default_case_pairs())
-    summary = build_indexes(out, cases, kind=args.kind)
+    summary = build_indexes(out, cases, kind=args.kind, scheme=args.scheme or served_scheme(settings))
     print(json.dumps(summary))
     return 0
 
@@ -107,7 +115,7 @@ def cmd_prepare(args) -> int:
     _log(f"base model ready at {path} ({time.perf_counter() - t:.1f}s)")
     if settings.retrieval:
         t = time.perf_counter()
-        summary = build_indexes(settings.resolved_index_dir, default_case_pairs())
+        summary = build_indexes(settings.resolved_index_dir, default_case_pairs(), scheme=served_scheme(settings))
         state = "cached" if summary["cached"] else "built"
         _log(f"retrieval indexes {state} at {settings.resolved_index_dir} ({time.perf_counter() - t:.1f}s)")
     calibrate_fallback(settings.resolved_index_dir)
@@ -183,11 +191,12 @@ def load_judge(settings, model_dir: Path | None):
     if is_cross_encoder(path):
         return CrossEncoderJudge(CrossEncoderModel.load(path)), path
     retriever = open_retriever(settings.resolved_index_dir, settings.retrieval_config)
-    if retriever is not None:  # as the service does: the checkpoint's own judged cases (retrieval.model_cases)
+    engine = open_engine(settings, path)
+    if retriever is not None:  # as the service does: the checkpoint's own rules and judged cases (retrieval.model_cases)
         from retrieval.model_cases import checkpoint_retriever
 
-        retriever = checkpoint_retriever(retriever, path)
-    return Judge(open_engine(settings, path), retriever), path
+        retriever = checkpoint_retriever(retriever, path, engine.manifest.label_scheme)
+    return Judge(engine, retriever), path
 
 
 def cmd_eval(args) -> int:
@@ -413,6 +422,8 @@ def add_training_commands(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from relevance.labels import SCHEMES
+
     p = argparse.ArgumentParser(prog="taosr1", description=__doc__.splitlines()[0])
     p.add_argument("--debug", action="store_true", help="show the Python traceback of an error (default: one line)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -435,6 +446,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--kind", choices=["flat", "ivf", "hnsw"], default="flat")
     s.add_argument("--cases", help="labelled pairs for the cases index (esci/wands/jsonl); default: synthetic")
     s.add_argument("--no-cases", action="store_true", help="build without a cases index")
+    s.add_argument(
+        "--scheme", choices=sorted(SCHEMES), default=None,
+        help="the label scheme whose rules to index (default: the served model's; a model of another scheme indexes its own at load)",
+    )
     s.set_defaults(func=cmd_index_build)
 
     s = sub.add_parser("eval", help="score a labelled file and print per-class F1, macro-F1, accuracy as JSON")

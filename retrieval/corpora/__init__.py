@@ -1,7 +1,11 @@
 """The hand-written knowledge corpora shipped inside the package, loaded and validated.
 
-``rules.jsonl``: atomic relevance rules ``{"id", "kind", "text", "level"}``; each text is one
-sentence stating the level (1-4) it implies. ``query_knowledge.jsonl``: what a query means,
+Rule files: atomic relevance rules ``{"id", "kind", "text", "level"}``; each text is one
+sentence stating the level (1-4) it implies. The rules state a label scheme's line between
+levels, so there is one file per line: ``rules.jsonl`` for TaoSR1's (``taosr1-4level``: a
+broken stated attribute is 2 Mismatch) and ``rules-esci-line.jsonl`` for ESCI's
+(``taosr1-4level-esci`` and ``esci``: the right kind of product that breaks a stated detail is
+a 3 substitute). A model retrieves the rules of the scheme it was trained under. ``query_knowledge.jsonl``: what a query means,
 ``{"id", "pattern", "text"}``; ``pattern`` is a representative query, the text that gets
 embedded. This module only reads and checks the files; it does not embed or index them.
 """
@@ -11,6 +15,8 @@ from __future__ import annotations
 import json
 from importlib.resources import files
 from typing import Any
+
+from relevance.labels import DEFAULT_SCHEME
 
 RULE_KINDS = (
     "brand",
@@ -28,6 +34,12 @@ RULE_KINDS = (
 )
 LEVEL_NAMES = {4: "Excellent", 3: "Related", 2: "Mismatch", 1: "Irrelevant"}
 RULES_FILE = "rules.jsonl"
+#: the rules file of each label scheme (relevance.labels.SCHEMES names)
+RULES_FILES = {
+    "taosr1-4level": RULES_FILE,
+    "taosr1-4level-esci": "rules-esci-line.jsonl",
+    "esci": "rules-esci-line.jsonl",
+}
 KNOWLEDGE_FILE = "query_knowledge.jsonl"
 
 
@@ -54,18 +66,26 @@ def _check(name: str, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> None
         seen.add(row["id"])
 
 
-def load_rules() -> list[dict[str, Any]]:
-    """The shipped relevance rules, checked: known kind, level 1-4 named in the text."""
-    rows = _read_jsonl(RULES_FILE)
-    _check(RULES_FILE, rows, ("id", "kind", "text", "level"))
+def rules_file(scheme: str | None = None) -> str:
+    """The rules file of label scheme ``scheme`` (default: the default scheme's)."""
+    name = scheme or DEFAULT_SCHEME.name
+    if name not in RULES_FILES:
+        raise ValueError(f"no rules for label scheme {name!r}; known schemes: {sorted(RULES_FILES)}")
+    return RULES_FILES[name]
+
+
+def load_rules(scheme: str | None = None) -> list[dict[str, Any]]:
+    """The relevance rules of label scheme ``scheme`` (default: the default scheme's), checked:
+    known kind, level 1-4 named in the text."""
+    name = rules_file(scheme)
+    rows = _read_jsonl(name)
+    _check(name, rows, ("id", "kind", "text", "level"))
     for row in rows:
         if row["kind"] not in RULE_KINDS:
-            raise ValueError(f"{RULES_FILE} {row['id']}: kind {row['kind']!r} not in {RULE_KINDS}")
+            raise ValueError(f"{name} {row['id']}: kind {row['kind']!r} not in {RULE_KINDS}")
         level = row["level"]
         if level not in LEVEL_NAMES or f"{level} {LEVEL_NAMES[level]}" not in row["text"]:
-            raise ValueError(
-                f"{RULES_FILE} {row['id']}: level {level!r} must be 1-4 and be stated in the text"
-            )
+            raise ValueError(f"{name} {row['id']}: level {level!r} must be 1-4 and be stated in the text")
     return rows
 
 

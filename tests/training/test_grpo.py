@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from relevance.checkpoint import load_causal_lm, load_tokenizer
-from relevance.labels import TAOSR1
+from relevance.labels import TAOSR1, get_scheme
 from relevance.manifest import read_manifest
 from relevance.prompt import PromptRenderer
 from tests.training.conftest import make_run, toy_records
@@ -118,7 +118,7 @@ def _gold_label_prob(model_dir: Path, cache_dir: Path) -> float:
     """Mean probability (full vocabulary) that the first answer token is the gold label, over the toy prompts."""
     model, _ = load_causal_lm(model_dir, cache_dir, torch.float32)
     tokenizer = load_tokenizer(model_dir, cache_dir)
-    renderer = PromptRenderer(tokenizer, TAOSR1)
+    renderer = PromptRenderer(tokenizer, get_scheme(read_manifest(model_dir).label_scheme))  # the prompt it trained on
     probs = []
     with torch.no_grad():
         for record in toy_records():
@@ -132,7 +132,7 @@ def test_grpo_moves_the_policy_toward_the_rewarded_label(tmp_path, label_sft_dir
     run = make_run(tmp_path / "run", tiny_model_dir, cache_dir, toy_records(rationale=False))
     cfg = build_config(
         GrpoConfig,
-        {"init": str(label_sft_dir), "lora": False, "max_steps": 5, "batch_size": 4, "group_size": 4, "max_new_tokens": 1,
+        {"init": str(label_sft_dir), "lora": False, "max_steps": 8, "batch_size": 4, "group_size": 4, "max_new_tokens": 1,
          "learning_rate": 2e-3, "kl_beta": 0.01, "format_weight": 0.0, "log_steps": 1, "save_steps": 3, "device": "cpu",
          "class_balanced": True, "max_rounds": 2},
     )
@@ -141,15 +141,15 @@ def test_grpo_moves_the_policy_toward_the_rewarded_label(tmp_path, label_sft_dir
     after = _gold_label_prob(Path(result["checkpoint"]), cache_dir)
     assert after > before + 0.05, (before, after, result["history"])
     history = result["history"]
-    assert len(history) == 5 and result["updates"] >= 1
+    assert len(history) == 8 and result["updates"] >= 1
     for h in history:  # the logged fraction is what the filter dropped out of what was generated
         assert h["filtered_fraction"] == pytest.approx(1 - h["groups_kept"] / h["groups_generated"])
         assert h["groups_kept"] <= cfg.batch_size
     logged = [json.loads(x) for x in (tmp_path / "run" / "logs" / "grpo.jsonl").read_text().splitlines()]
-    assert [x["step"] for x in logged] == [1, 2, 3, 4, 5] and all("filtered_fraction" in x for x in logged)
+    assert [x["step"] for x in logged] == list(range(1, 9)) and all("filtered_fraction" in x for x in logged)
     manifest = read_manifest(result["checkpoint"])
     assert manifest.stage == "grpo" and manifest.kind == "full" and manifest.parent == str(label_sft_dir.resolve())
-    assert manifest.metrics["train"]["steps"] == 5
+    assert manifest.metrics["train"]["steps"] == 8
 
 
 def test_grpo_without_dynamic_sampling_keeps_every_group(tmp_path, label_sft_dir, tiny_model_dir, cache_dir):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from relevance.engines.transformers_engine import TransformersEngine
-from relevance.labels import TAOSR1
+from relevance.labels import TAOSR1, get_scheme
 from relevance.manifest import read_manifest
 from relevance.prompt import PromptRenderer
 from relevance.types import LabeledPair, Product, RetrievedContext
@@ -461,7 +461,8 @@ def test_a_coverage_run_trains_on_the_prompt_its_checkpoint_serves(tmp_path, tin
     assert read_manifest(checkpoint).retrieval["coverage_negation"] is negation
     engine = TransformersEngine(checkpoint, cache_dir=cache_dir, dtype="float32")
     core = ScoringCore(engine)
-    renderer = PromptRenderer(engine.tokenizer, TAOSR1, coverage=True, coverage_negation=negation)
+    scheme = get_scheme(read_manifest(checkpoint).label_scheme)  # the scheme its prompts were rendered under
+    renderer = PromptRenderer(engine.tokenizer, scheme, coverage=True, coverage_negation=negation)
     for group in build_groups(renderer, records):
         for row, ri in enumerate(group.records):
             served = core.prepare([records[ri].pair.query], [[records[ri].pair.product]])[0]
