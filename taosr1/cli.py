@@ -283,7 +283,7 @@ def cmd_data_synth(args) -> int:
     from relevance.datasets.jsonl import save_jsonl
     from training.data.synthetic import generate, generate_hard_set
 
-    pairs = (generate_hard_set if args.hard else generate)(args.queries, args.products, seed=args.seed)
+    pairs = (generate_hard_set if args.hard else generate)(args.queries, args.products, seed=args.seed, scheme=args.scheme)
     n = save_jsonl(pairs, args.out)
     counts: dict[int, int] = {}
     for p in pairs:
@@ -422,7 +422,7 @@ def add_training_commands(sub) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from relevance.labels import SCHEMES
+    from relevance.labels import DEFAULT_SCHEME, SCHEMES
 
     p = argparse.ArgumentParser(prog="taosr1", description=__doc__.splitlines()[0])
     p.add_argument("--debug", action="store_true", help="show the Python traceback of an error (default: one line)")
@@ -487,6 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--products", type=int, default=8)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--hard", action="store_true", help="the held-out hard set (disjoint templates)")
+    s.add_argument(
+        "--scheme", choices=sorted(SCHEMES), default=DEFAULT_SCHEME.name,
+        help="label the pairs on this scheme's line (taosr1-4level: an attribute conflict is 2, as the shipped default learned)",
+    )
     s.set_defaults(func=cmd_data_synth)
     add_training_commands(sub)
     from taosr1.batch import add_batch_commands

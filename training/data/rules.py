@@ -16,7 +16,9 @@ Rules, first match wins:
   ESCI convention: "fails some aspects of the query but can be used instead"):
   ``model_conflict``, ``brand_conflict``, ``alt_same_brand`` (the brand the shopper wants an
   alternative to), ``<fact>_conflict`` (size, color, capacity, material, gender, season,
-  style, insulation), ``age_conflict``
+  style, insulation), ``age_conflict``. Under TaoSR1's own line (label scheme
+  ``taosr1-4level``, which the shipped default was trained under) these are 2; the scheme is
+  ``judge``'s one argument beyond the pair (``ATTRIBUTE_CONFLICT_LEVEL``)
 * product type is a substitute (conditioner for shampoo) → 3 ``related_type``
 * a constraint is not stated, or only loosely met → 3: ``negation_unstated``,
   ``compat_unstated``, ``model_unstated``, ``brand_unstated``, ``alt_not_cheaper``,
@@ -28,7 +30,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from relevance.labels import DEFAULT_SCHEME
 from training.data.catalogue import DEVICES, TYPES, WILDCARDS, brand_tier
+
+#: the level of the right kind of product that breaks a stated attribute, by label scheme: where
+#: each scheme draws the line between 3 and 2
+ATTRIBUTE_CONFLICT_LEVEL: dict[str, int] = {"taosr1-4level": 2, "taosr1-4level-esci": 3, "esci": 3}
 
 # Order in which fact conflicts are reported.
 FACT_ORDER: tuple[str, ...] = (
@@ -185,8 +192,16 @@ def _soft_miss(intent: Intent, item: Item) -> str | None:
     return None
 
 
-def judge(intent: Intent, item: Item) -> tuple[int, str]:
-    """Level 1-4 of ``item`` for ``intent`` and the name of the rule that decided it."""
+def conflict_level(scheme: str) -> int:
+    """The level an attribute conflict gets under label scheme ``scheme``."""
+    if scheme not in ATTRIBUTE_CONFLICT_LEVEL:
+        raise ValueError(f"no synthetic labelling line for label scheme {scheme!r}; known: {sorted(ATTRIBUTE_CONFLICT_LEVEL)}")
+    return ATTRIBUTE_CONFLICT_LEVEL[scheme]
+
+
+def judge(intent: Intent, item: Item, scheme: str = DEFAULT_SCHEME.name) -> tuple[int, str]:
+    """Level 1-4 of ``item`` for ``intent`` under label scheme ``scheme``, and the name of the rule
+    that decided it."""
     if item.ptype in intent.types:
         substitute = False
     elif item.ptype in intent.related:
@@ -200,7 +215,7 @@ def judge(intent: Intent, item: Item) -> tuple[int, str]:
         return 2, unusable
     conflict = _attribute_conflict(intent, item)
     if conflict:
-        return 3, conflict
+        return conflict_level(scheme), conflict
     if substitute:
         return 3, "related_type"
     miss = _soft_miss(intent, item)

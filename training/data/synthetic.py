@@ -27,12 +27,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from relevance.datasets.jsonl import save_jsonl
+from relevance.labels import DEFAULT_SCHEME
 from relevance.types import LabeledPair
 from training.data.catalogue import TYPES
 from training.data.items import build_item
 from training.data.queries import FAMILIES, Split, build_query
 from training.data.render import render
-from training.data.rules import Intent, judge
+from training.data.rules import Intent, conflict_level, judge
 
 # How often each relation is aimed at; tuned so levels 4/3/2/1 land near 37/30/13/20 (real
 # search pages are mostly Exact; an attribute conflict is a level-3 substitute).
@@ -86,6 +87,7 @@ def _pairs(
     source: str,
     near_miss: bool,
     echo: float = 0.0,
+    scheme: str = DEFAULT_SCHEME.name,
 ) -> list[LabeledPair]:
     relations, weights = list(mix), list(mix.values())
     pairs: list[LabeledPair] = []
@@ -94,7 +96,7 @@ def _pairs(
         for _ in range(products_per_query):
             relation = rng.choices(relations, weights=weights)[0]
             item = build_item(intent, relation, rng, near_miss=near_miss)
-            level, rule = judge(intent, item)
+            level, rule = judge(intent, item, scheme)
             noun = _query_type_name(intent, item.ptype) if echo and rng.random() < echo else None
             product = render(item, f"{id_prefix}-{counter:06d}", rng, noun)
             counter += 1
@@ -118,24 +120,34 @@ def _check(n_queries: int, products_per_query: int) -> None:
         raise ValueError(f"need n_queries >= 0 and products_per_query >= 1, got {n_queries} and {products_per_query}")
 
 
-def generate(n_queries: int, products_per_query: int, seed: int, echo: float = ECHO_TYPE_NAME) -> list[LabeledPair]:
+def generate(
+    n_queries: int, products_per_query: int, seed: int, echo: float = ECHO_TYPE_NAME, scheme: str = DEFAULT_SCHEME.name
+) -> list[LabeledPair]:
     """``n_queries * products_per_query`` training pairs; families round-robin, deterministic.
 
     Conflicts pick the nearest wrong value; ``echo`` is how often a wanted-type product is titled
-    with the query's own name for its type (ECHO_TYPE_NAME)."""
+    with the query's own name for its type (ECHO_TYPE_NAME); ``scheme`` is the label scheme whose
+    line the levels follow (rules.ATTRIBUTE_CONFLICT_LEVEL)."""
     _check(n_queries, products_per_query)
+    conflict_level(scheme)
     rng = random.Random(seed)
     intents = _queries(n_queries, rng, "train", FAMILIES)
-    return _pairs(intents, products_per_query, rng, TRAIN_MIX, f"SYN{seed}", SOURCE, near_miss=True, echo=echo)
+    return _pairs(
+        intents, products_per_query, rng, TRAIN_MIX, f"SYN{seed}", SOURCE, near_miss=True, echo=echo, scheme=scheme
+    )
 
 
-def generate_hard_set(n_queries: int, products_per_query: int, seed: int = 0) -> list[LabeledPair]:
+def generate_hard_set(
+    n_queries: int, products_per_query: int, seed: int = 0, scheme: str = DEFAULT_SCHEME.name
+) -> list[LabeledPair]:
     """Held-out pairs: hard-split templates (no query string shared with ``generate``), an
-    independent random stream, more conflicts and nearest-value conflicts."""
+    independent random stream, more conflicts and nearest-value conflicts. The scheme changes
+    levels only: the queries and products are the same under every scheme."""
     _check(n_queries, products_per_query)
+    conflict_level(scheme)
     rng = random.Random(f"taosr1-hard-{seed}")
     intents = _queries(n_queries, rng, "hard", FAMILIES)
-    return _pairs(intents, products_per_query, rng, HARD_MIX, f"HARD{seed}", HARD_SOURCE, near_miss=True)
+    return _pairs(intents, products_per_query, rng, HARD_MIX, f"HARD{seed}", HARD_SOURCE, near_miss=True, scheme=scheme)
 
 
 def balance_by_level(pairs: Sequence[LabeledPair], seed: int, per_level: int | None = None) -> list[LabeledPair]:

@@ -354,3 +354,27 @@ def test_the_hard_set_draws_no_echo() -> None:
     # hard-set figure measured before the echo existed) is unchanged
     hard = generate_hard_set(60, 6, seed=0)
     assert _title_names_query_type(hard)[4] <= 0.7
+
+
+ATTRIBUTE_CONFLICTS = re.compile(r"^(model|brand|age|[a-z]+)_conflict$|^alt_same_brand$")
+
+
+def test_a_scheme_moves_only_the_attribute_conflicts(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Under TaoSR1's own line (the shipped default's) the right kind of product that breaks a stated
+    attribute is 2; under ESCI's it is 3. Same queries, same products; nothing else moves."""
+    esci_line = generate_hard_set(60, 6, seed=0)
+    taosr1_line = generate_hard_set(60, 6, seed=0, scheme="taosr1-4level")
+    assert [(p.query, p.product, p.tags) for p in esci_line] == [(p.query, p.product, p.tags) for p in taosr1_line]
+    moved = [(a, b) for a, b in zip(esci_line, taosr1_line, strict=True) if a.level != b.level]
+    assert moved and all((a.level, b.level) == (3, 2) for a, b in moved)
+    assert {a.tags[0] for a, _ in moved} == {
+        a.tags[0] for a in esci_line if ATTRIBUTE_CONFLICTS.match(a.tags[0]) and a.tags[0] != "compat_conflict"
+    }
+    assert all(p.level == 2 for p in taosr1_line if p.tags[0] in ("compat_conflict", "negation_violated"))
+    assert generate(10, 4, seed=3, scheme="taosr1-4level") != generate(10, 4, seed=3)
+    with pytest.raises(ValueError, match="no synthetic labelling line for label scheme 'nope'"):
+        generate_hard_set(2, 2, scheme="nope")
+    out = tmp_path / "old-line.jsonl"
+    args = ["data", "synth", "--out", str(out), "--queries", "9", "--products", "3", "--hard", "--scheme", "taosr1-4level"]
+    assert main(args) == 0 and load_pairs(out) == generate_hard_set(9, 3, seed=0, scheme="taosr1-4level")
+    capsys.readouterr()
