@@ -68,11 +68,17 @@ def cases_corpus_name(settings=None) -> str:
 
 
 def served_scheme(settings=None) -> str:
-    """The label scheme of the model `make serve` serves: whose rules the serving index holds."""
-    from relevance.manifest import read_manifest
+    """The label scheme of the model `make serve` serves: whose rules the serving index holds. The
+    default scheme when that folder has no readable manifest (a registry root, say): a checkpoint
+    of another scheme indexes its own rules at load either way (retrieval.model_cases)."""
+    from relevance.labels import DEFAULT_SCHEME
+    from relevance.manifest import ManifestError, read_manifest
     from service.runtime import default_model_dir
 
-    return read_manifest(default_model_dir(settings or _settings())).label_scheme
+    try:
+        return read_manifest(default_model_dir(settings or _settings())).label_scheme
+    except ManifestError:
+        return DEFAULT_SCHEME.name
 
 
 def cmd_index_build(args) -> int:
