@@ -22,12 +22,23 @@ class Level:
     tier: str  # online tier: Good / Mid / Bad
 
 
+#: where a scheme draws the line between levels 3 and 2: TaoSR1's (the right kind of product that
+#: breaks a stated attribute is 2) or ESCI's (it is a level-3 substitute). The rules retrieved into
+#: prompts (retrieval.corpora) and the synthetic labels (training.data.rules) follow it.
+LINES = ("taosr1", "esci")
+
+
 @dataclass(frozen=True)
 class LabelScheme:
-    """An ordered set of levels, best first."""
+    """An ordered set of levels, best first, and the line it draws between 3 and 2 (LINES)."""
 
     name: str
     levels: tuple[Level, ...]
+    line: str = "taosr1"
+
+    def __post_init__(self) -> None:
+        if self.line not in LINES:
+            raise ValueError(f"scheme {self.name!r}: line must be one of {LINES}, got {self.line!r}")
 
     @property
     def level_values(self) -> tuple[int, ...]:
@@ -99,6 +110,7 @@ TAOSR1_ESCI_LINE = LabelScheme(
         ),
         TAOSR1.levels[3],
     ),
+    line="esci",
 )
 
 ESCI = LabelScheme(
@@ -109,6 +121,7 @@ ESCI = LabelScheme(
         Level(2, "Complement", "does not fulfil the query but could be used with an exact item", "C", "Bad"),
         Level(1, "Irrelevant", "irrelevant, or fails a central aspect of the query", "I", "Bad"),
     ),
+    line="esci",
 )
 
 SCHEMES: dict[str, LabelScheme] = {s.name: s for s in (TAOSR1, TAOSR1_ESCI_LINE, ESCI)}

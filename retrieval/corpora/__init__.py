@@ -16,7 +16,7 @@ import json
 from importlib.resources import files
 from typing import Any
 
-from relevance.labels import DEFAULT_SCHEME
+from relevance.labels import DEFAULT_SCHEME, SCHEMES
 
 RULE_KINDS = (
     "brand",
@@ -34,12 +34,8 @@ RULE_KINDS = (
 )
 LEVEL_NAMES = {4: "Excellent", 3: "Related", 2: "Mismatch", 1: "Irrelevant"}
 RULES_FILE = "rules.jsonl"
-#: the rules file of each label scheme (relevance.labels.SCHEMES names)
-RULES_FILES = {
-    "taosr1-4level": RULES_FILE,
-    "taosr1-4level-esci": "rules-esci-line.jsonl",
-    "esci": "rules-esci-line.jsonl",
-}
+#: the rules file of each line a label scheme can draw (relevance.labels.LINES)
+RULES_FILES = {"taosr1": RULES_FILE, "esci": "rules-esci-line.jsonl"}
 KNOWLEDGE_FILE = "query_knowledge.jsonl"
 
 
@@ -69,9 +65,9 @@ def _check(name: str, rows: list[dict[str, Any]], keys: tuple[str, ...]) -> None
 def rules_file(scheme: str | None = None) -> str:
     """The rules file of label scheme ``scheme`` (default: the default scheme's)."""
     name = scheme or DEFAULT_SCHEME.name
-    if name not in RULES_FILES:
-        raise ValueError(f"no rules for label scheme {name!r}; known schemes: {sorted(RULES_FILES)}")
-    return RULES_FILES[name]
+    if name not in SCHEMES:
+        raise ValueError(f"no rules for label scheme {name!r}; known schemes: {sorted(SCHEMES)}")
+    return RULES_FILES[SCHEMES[name].line]
 
 
 def load_rules(scheme: str | None = None) -> list[dict[str, Any]]:

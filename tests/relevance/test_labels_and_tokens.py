@@ -33,6 +33,9 @@ def test_the_two_taosr1_lines_differ_only_where_a_broken_detail_goes():
     assert "fits another device" in TAOSR1_ESCI_LINE.by_level(2).definition
     for level in (4, 1):
         assert TAOSR1.by_level(level) == TAOSR1_ESCI_LINE.by_level(level)
+    assert (TAOSR1.line, TAOSR1_ESCI_LINE.line, ESCI.line) == ("taosr1", "esci", "esci")
+    with pytest.raises(ValueError, match="line must be one of"):
+        LabelScheme("x", TAOSR1.levels, line="other")
 
 
 def test_esci_scheme_maps_onto_levels():

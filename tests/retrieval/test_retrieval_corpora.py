@@ -6,7 +6,7 @@ from importlib.resources import files
 
 import pytest
 
-from relevance.labels import DEFAULT_SCHEME, SCHEMES
+from relevance.labels import DEFAULT_SCHEME, LINES, SCHEMES
 from retrieval.corpora import LEVEL_NAMES, RULE_KINDS, RULES_FILES, load_query_knowledge, load_rules, rules_file
 
 
@@ -35,7 +35,7 @@ def test_query_knowledge_is_well_formed() -> None:
 
 
 def test_every_scheme_has_rules_and_the_default_is_the_default_schemes() -> None:
-    assert set(RULES_FILES) == set(SCHEMES)
+    assert set(RULES_FILES) == set(LINES) == {s.line for s in SCHEMES.values()}
     assert load_rules() == load_rules(DEFAULT_SCHEME.name)
     with pytest.raises(ValueError, match="no rules for label scheme 'nope'; known schemes"):
         rules_file("nope")

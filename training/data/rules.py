@@ -18,7 +18,7 @@ Rules, first match wins:
   alternative to), ``<fact>_conflict`` (size, color, capacity, material, gender, season,
   style, insulation), ``age_conflict``. Under TaoSR1's own line (label scheme
   ``taosr1-4level``, which the shipped default was trained under) these are 2; the scheme is
-  ``judge``'s one argument beyond the pair (``ATTRIBUTE_CONFLICT_LEVEL``)
+  ``judge``'s one argument beyond the pair (its ``line``, ``ATTRIBUTE_CONFLICT_LEVEL``)
 * product type is a substitute (conditioner for shampoo) → 3 ``related_type``
 * a constraint is not stated, or only loosely met → 3: ``negation_unstated``,
   ``compat_unstated``, ``model_unstated``, ``brand_unstated``, ``alt_not_cheaper``,
@@ -30,12 +30,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from relevance.labels import DEFAULT_SCHEME
+from relevance.labels import DEFAULT_SCHEME, SCHEMES
 from training.data.catalogue import DEVICES, TYPES, WILDCARDS, brand_tier
 
-#: the level of the right kind of product that breaks a stated attribute, by label scheme: where
-#: each scheme draws the line between 3 and 2
-ATTRIBUTE_CONFLICT_LEVEL: dict[str, int] = {"taosr1-4level": 2, "taosr1-4level-esci": 3, "esci": 3}
+#: the level of the right kind of product that breaks a stated attribute, by the line a label
+#: scheme draws between 3 and 2 (relevance.labels.LINES)
+ATTRIBUTE_CONFLICT_LEVEL: dict[str, int] = {"taosr1": 2, "esci": 3}
 
 # Order in which fact conflicts are reported.
 FACT_ORDER: tuple[str, ...] = (
@@ -194,9 +194,9 @@ def _soft_miss(intent: Intent, item: Item) -> str | None:
 
 def conflict_level(scheme: str) -> int:
     """The level an attribute conflict gets under label scheme ``scheme``."""
-    if scheme not in ATTRIBUTE_CONFLICT_LEVEL:
-        raise ValueError(f"no synthetic labelling line for label scheme {scheme!r}; known: {sorted(ATTRIBUTE_CONFLICT_LEVEL)}")
-    return ATTRIBUTE_CONFLICT_LEVEL[scheme]
+    if scheme not in SCHEMES:
+        raise ValueError(f"no synthetic labelling line for label scheme {scheme!r}; known: {sorted(SCHEMES)}")
+    return ATTRIBUTE_CONFLICT_LEVEL[SCHEMES[scheme].line]
 
 
 def judge(intent: Intent, item: Item, scheme: str = DEFAULT_SCHEME.name) -> tuple[int, str]:

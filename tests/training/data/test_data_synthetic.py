@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from relevance.datasets.loaders import load_pairs
-from relevance.labels import SCHEMES
+from relevance.labels import LINES, SCHEMES
 from relevance.types import LabeledPair, Product
 from taosr1.cli import main
 from training.data.catalogue import DEVICES, INGREDIENTS, check_catalogue
@@ -373,7 +373,7 @@ def test_a_scheme_moves_only_the_attribute_conflicts(capsys: pytest.CaptureFixtu
     }
     assert all(p.level == 2 for p in taosr1_line if p.tags[0] in ("compat_conflict", "negation_violated"))
     assert generate(10, 4, seed=3, scheme="taosr1-4level") != generate(10, 4, seed=3)
-    assert set(ATTRIBUTE_CONFLICT_LEVEL) == set(SCHEMES)  # every scheme a model can name has a line
+    assert set(ATTRIBUTE_CONFLICT_LEVEL) == set(LINES) == {s.line for s in SCHEMES.values()}  # every scheme's line
     with pytest.raises(ValueError, match="no synthetic labelling line for label scheme 'nope'"):
         generate_hard_set(2, 2, scheme="nope")
     out = tmp_path / "old-line.jsonl"
