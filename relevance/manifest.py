@@ -111,7 +111,9 @@ def check_retrieval(manifest: CheckpointManifest, serving: RetrievalConfig, retr
         return
     trained = trained_retrieval(manifest)
     # the coverage line is the model's own (the renderer reads it)
-    if trained != replace(serving, coverage=trained.coverage, coverage_negation=trained.coverage_negation):
+    coverage_options = {"coverage": trained.coverage, "coverage_negation": trained.coverage_negation,
+                        "coverage_naming_only": trained.coverage_naming_only}
+    if trained != replace(serving, **coverage_options):
         raise ManifestError(
             path, "retrieval",
             f"trained with {trained.to_dict()}, serving config is {serving.to_dict()}: set TAOSR1_RETRIEVAL / "

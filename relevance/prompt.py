@@ -105,6 +105,7 @@ class PromptRenderer:
         coverage: bool = False,
         drop_listing_stuffing: bool = True,
         coverage_negation: bool = False,
+        coverage_naming_only: bool = False,
     ):
         self.tokenizer = tokenizer
         self.drop_listing_instructions = drop_listing_instructions
@@ -115,6 +116,8 @@ class PromptRenderer:
         self.coverage = coverage
         #: the coverage line states the query's exclusions apart ("without cord": relevance.exclusions)
         self.coverage_negation = coverage_negation
+        #: the coverage line counts only the words the listing's fields name (the description's count as not named)
+        self.coverage_naming_only = coverage_naming_only
         self.scheme = scheme
         self.budgets = budgets or FieldBudgets()
         self._head, self._tail = _chat_frame(tokenizer, self.system_text)
@@ -127,7 +130,10 @@ class PromptRenderer:
     ) -> PromptRenderer:
         """The renderer of a model trained (or being trained) with `retrieval`: its coverage line, and the
         exclusions on it, as that config says (a manifest's for serving, the run's for training)."""
-        return cls(tokenizer, scheme, budgets, coverage=retrieval.coverage, coverage_negation=retrieval.coverage_negation)
+        return cls(
+            tokenizer, scheme, budgets, coverage=retrieval.coverage, coverage_negation=retrieval.coverage_negation,
+            coverage_naming_only=retrieval.coverage_naming_only,
+        )
 
     # -- text -------------------------------------------------------------------------
     def task_text(self, scheme: LabelScheme) -> str:
@@ -171,7 +177,7 @@ class PromptRenderer:
             attributes={k: self._shown(v) for k, v in self._attributes(product.attributes).items()},
             description=shown(product.description),
         )
-        return query_coverage(query, product, self.coverage_negation).line()
+        return query_coverage(query, product, self.coverage_negation, self.coverage_naming_only).line()
 
     def prompt_text(self, query: str, product: Product, context: RetrievedContext | None = None) -> str:
         return self.prefix_text(query, context) + self.suffix_text(product, query)

@@ -30,6 +30,9 @@ class RetrievalConfig:
     coverage: bool = False
     #: the coverage line states the query's exclusions apart (relevance.exclusions)
     coverage_negation: bool = False
+    #: the coverage line counts only the words the listing's fields name (a description's or a claim's
+    #: words count as not named; relevance.coverage)
+    coverage_naming_only: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,7 +42,7 @@ class RetrievalConfig:
         """From a manifest or recipe dict; unknown keys are refused, missing ones take the default.
 
         >>> RetrievalConfig.from_dict({"k_rules": 5})
-        RetrievalConfig(enabled=True, k_rules=5, k_cases=2, k_knowledge=1, coverage=False, coverage_negation=False)
+        RetrievalConfig(enabled=True, k_rules=5, k_cases=2, k_knowledge=1, coverage=False, coverage_negation=False, coverage_naming_only=False)
         """
         unknown = set(raw) - set(asdict(DEFAULT_RETRIEVAL))
         if unknown:

@@ -41,6 +41,10 @@ class RunConfig:
         DEFAULT_RETRIEVAL.coverage_negation,
         "state the query's exclusions apart on the coverage line ('without cord': has it / free of it / silent; relevance.exclusions)",
     )
+    coverage_naming_only: bool = option(
+        DEFAULT_RETRIEVAL.coverage_naming_only,
+        "the coverage line counts only the words title, brand, category and properties name (a description's count as not named)",
+    )
     seed: int = option(0, "random seed for sampling, shuffling and initialisation")
     threads: int | None = option(None, "torch intra-op threads (default: all cores)")
     dtype: str = option("auto", "weights dtype for training and sampling: auto (bf16 where supported), bfloat16, float32")
@@ -223,13 +227,15 @@ def prepare_data(run: RunConfig, data: DataConfig) -> RunLayout:
 
 def retrieval_config(run: RunConfig) -> RetrievalConfig:
     """The run's retrieval config: what CoT, eval and the trainers' prompts use, and manifests record."""
-    return RetrievalConfig(run.retrieval, run.k_rules, run.k_cases, run.k_knowledge, run.coverage, run.coverage_negation)
+    return RetrievalConfig(
+        run.retrieval, run.k_rules, run.k_cases, run.k_knowledge, run.coverage, run.coverage_negation, run.coverage_naming_only
+    )
 
 
 def prompt_key(run: RunConfig) -> dict[str, bool]:
     """The prompt options a stage's cache key adds, only those switched on (another prompt is another
     key, and runs from before an option keep their keys)."""
-    return {name: True for name in ("coverage", "coverage_negation") if getattr(run, name)}
+    return {name: True for name in ("coverage", "coverage_negation", "coverage_naming_only") if getattr(run, name)}
 
 
 def open_retriever(run: RunConfig, layout: RunLayout):

@@ -110,3 +110,48 @@ def test_serving_renders_the_prompt_the_manifest_was_trained_on(coverage_model_d
     assert not ScoringCore(TransformersEngine(tiny_model_dir, cache_dir=cache_dir, dtype="float32")).renderer.coverage
     # the service's retrieval settings say nothing about coverage: the model's own choice is not a mismatch
     check_retrieval(covered.manifest, RetrievalConfig(enabled=False), None, coverage_model_dir)
+
+
+def test_naming_only_counts_the_words_a_description_or_claim_mentions_as_not_named():
+    c = query_coverage("iphone 13 black case pro", CASE, naming_only=True)
+    assert (c.named, c.description_only, c.missing) == (("iphone", "13", "case"), (), ("black", "pro"))  # query order
+    assert c.line() == "Query words the listing's title, brand and properties name: iphone, 13, case; do not name: black, pro"
+    claim = Product(id="2", title="Clear Case for Galaxy S21", attributes={"remark": "Perfect for iphone 13"})
+    assert query_coverage("iphone 13 case", claim, naming_only=True).missing == ("iphone", "13")
+    assert query_coverage("iphone 13 case", CASE, naming_only=True).named == ("iphone", "13", "case")  # fields as before
+
+
+@pytest.mark.parametrize("pasted", [
+    {"description": "Perfect for iphone 13 case. Soft silicone."},
+    {"description": "Great with your new phone. Made for iphone 13 case lovers."},
+    {"attributes": {"note": "Also great for iphone 13 case"}},
+    {"attributes": {"fits": "Works with your iPhone 13, 13 Pro and more"}},
+])
+def test_a_query_pasted_into_the_description_or_a_claim_leaves_the_naming_only_line_as_it_was(smollm2_tokenizer, pasted):
+    r = PromptRenderer(smollm2_tokenizer, TAOSR1, coverage=True, coverage_naming_only=True)
+    clean = Product(id="1", title="Clear Case for Galaxy S21", brand="Spigen")
+    line = r.coverage_text("iphone 13 case", clean)
+    assert line == "Query words the listing's title, brand and properties name: case; do not name: iphone, 13"
+    assert r.coverage_text("iphone 13 case", replace(clean, **pasted)) == line
+    listed = PromptRenderer(smollm2_tokenizer, TAOSR1, coverage=True)  # the default line lists them apart
+    assert listed.coverage_text("iphone 13 case", replace(clean, **pasted)) != listed.coverage_text("iphone 13 case", clean)
+
+
+def test_naming_only_keeps_the_exclusions_clause():
+    lamp = Product(id="1", title="Wall Lamp", description="Plug-in cord, six feet, and a wall lamp switch.")
+    c = query_coverage("wall lamp without cord", lamp, negation=True, naming_only=True)
+    assert c.line() == "Query words the listing's title, brand and properties name: wall, lamp; do not name: none; excluded by the query: cord (listing has it)"
+
+
+def test_serving_renders_the_naming_only_line_a_model_was_trained_on(tmp_path, tiny_model_dir, cache_dir):
+    out = tmp_path / "naming-only"
+    shutil.copytree(tiny_model_dir, out)
+    trained = RetrievalConfig(enabled=False, coverage=True, coverage_naming_only=True)
+    write_manifest(out, replace(read_manifest(out), retrieval=trained.to_dict()))
+    engine = TransformersEngine(out, cache_dir=cache_dir, dtype="float32")
+    core = ScoringCore(engine)
+    assert core.renderer.coverage_naming_only
+    text = engine.tokenizer.decode(core.prepare(["iphone case black"], [[CASE]])[0].prompt_ids(0))
+    assert "title, brand and properties name: iphone, case; do not name: black" in text
+    check_retrieval(engine.manifest, RetrievalConfig(enabled=False), None, out)  # the model's own choice, not a mismatch
+    assert RetrievalConfig.from_dict({"coverage": True}).coverage_naming_only is False  # manifests from before it
