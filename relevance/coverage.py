@@ -215,12 +215,14 @@ def query_coverage(query: str, product: Product, negation: bool = False, naming_
     "Query words the listing's title, brand and properties name: iphone13, case; do not name: silicone"
     """
     naming, mentioning = naming_and_mentioning_text(product)
-    fields, description = _Text(naming), _Text(mentioning)
-    named, described, missing = [], [], []
-    for w in query_words(query, negation):
-        (named if fields.names(w) else described if description.names(w) else missing).append(w)
+    fields = _Text(naming)
+    words = query_words(query, negation)
     excluded = _exclusions(query, product) if negation else ()
     if naming_only:
-        unnamed = tuple(w for w in query_words(query, negation) if w not in named)
-        return Coverage(tuple(named), (), unnamed, excluded, naming_only=True)
+        named = tuple(w for w in words if fields.names(w))
+        return Coverage(named, (), tuple(w for w in words if w not in named), excluded, naming_only=True)
+    description = _Text(mentioning)
+    named, described, missing = [], [], []
+    for w in words:
+        (named if fields.names(w) else described if description.names(w) else missing).append(w)
     return Coverage(tuple(named), tuple(described), tuple(missing), excluded)

@@ -128,8 +128,9 @@ class PromptRenderer:
     def for_retrieval(
         cls, tokenizer: Tokenizer, scheme: LabelScheme, retrieval: RetrievalConfig, budgets: FieldBudgets | None = None
     ) -> PromptRenderer:
-        """The renderer of a model trained (or being trained) with `retrieval`: its coverage line, and the
-        exclusions on it, as that config says (a manifest's for serving, the run's for training)."""
+        """The renderer of a model trained (or being trained) with `retrieval`: its coverage line, the
+        exclusions on it and whether it reads the fields only, as that config says (a manifest's for
+        serving, the run's for training)."""
         return cls(
             tokenizer, scheme, budgets, coverage=retrieval.coverage, coverage_negation=retrieval.coverage_negation,
             coverage_naming_only=retrieval.coverage_naming_only,
