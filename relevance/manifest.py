@@ -18,7 +18,7 @@ from typing import Any
 
 from relevance.labels import DEFAULT_SCHEME, SCHEMES
 from relevance.prompt import KNOWN_PROMPT_VERSIONS, PROMPT_VERSION
-from relevance.retrieval_config import RetrievalConfig
+from relevance.retrieval_config import RetrievalConfig, coverage_options
 from relevance.stages import STAGES
 
 log = logging.getLogger("taosr1.manifest")
@@ -111,9 +111,7 @@ def check_retrieval(manifest: CheckpointManifest, serving: RetrievalConfig, retr
         return
     trained = trained_retrieval(manifest)
     # the coverage line is the model's own (the renderer reads it)
-    coverage_options = {"coverage": trained.coverage, "coverage_negation": trained.coverage_negation,
-                        "coverage_naming_only": trained.coverage_naming_only}
-    if trained != replace(serving, **coverage_options):
+    if trained != replace(serving, **coverage_options(trained)):
         raise ManifestError(
             path, "retrieval",
             f"trained with {trained.to_dict()}, serving config is {serving.to_dict()}: set TAOSR1_RETRIEVAL / "

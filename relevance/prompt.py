@@ -27,7 +27,7 @@ from relevance.coverage import query_coverage
 from relevance.keyword_stuffing import drop_keyword_stuffing, is_keyword_list_key
 from relevance.labels import LabelScheme
 from relevance.listing_flags import drop_instructions
-from relevance.retrieval_config import RetrievalConfig
+from relevance.retrieval_config import RetrievalConfig, coverage_options
 from relevance.types import Product, RetrievedContext
 from relevance.untrusted import BLOCK_CLOSE, BLOCK_OPEN, clean_field
 
@@ -131,10 +131,7 @@ class PromptRenderer:
         """The renderer of a model trained (or being trained) with `retrieval`: its coverage line, the
         exclusions on it and whether it reads the fields only, as that config says (a manifest's for
         serving, the run's for training)."""
-        return cls(
-            tokenizer, scheme, budgets, coverage=retrieval.coverage, coverage_negation=retrieval.coverage_negation,
-            coverage_naming_only=retrieval.coverage_naming_only,
-        )
+        return cls(tokenizer, scheme, budgets, **coverage_options(retrieval))
 
     # -- text -------------------------------------------------------------------------
     def task_text(self, scheme: LabelScheme) -> str:

@@ -52,6 +52,19 @@ class RetrievalConfig:
 
 DEFAULT_RETRIEVAL = RetrievalConfig()
 
+#: the fields of `RetrievalConfig` that shape the coverage line: the model's own prompt, which the
+#: renderer takes under the same names and serving follows from the manifest, not from a setting
+COVERAGE_OPTIONS = ("coverage", "coverage_negation", "coverage_naming_only")
+
+
+def coverage_options(config: RetrievalConfig) -> dict[str, bool]:
+    """The coverage-line options of `config`, by name.
+
+    >>> coverage_options(RetrievalConfig(coverage=True))
+    {'coverage': True, 'coverage_negation': False, 'coverage_naming_only': False}
+    """
+    return {name: getattr(config, name) for name in COVERAGE_OPTIONS}
+
 
 class Retriever(Protocol):
     """Contexts for queries, one per query, in order (retrieval.knowledge implements it)."""

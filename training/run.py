@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from relevance.paths import FIXTURES_DIR, REPO_ROOT
-from relevance.retrieval_config import DEFAULT_RETRIEVAL, RetrievalConfig
+from relevance.retrieval_config import COVERAGE_OPTIONS, DEFAULT_RETRIEVAL, RetrievalConfig
 from relevance.types import LabeledPair
 from training.config import build_config, option
 
@@ -227,15 +227,14 @@ def prepare_data(run: RunConfig, data: DataConfig) -> RunLayout:
 
 def retrieval_config(run: RunConfig) -> RetrievalConfig:
     """The run's retrieval config: what CoT, eval and the trainers' prompts use, and manifests record."""
-    return RetrievalConfig(
-        run.retrieval, run.k_rules, run.k_cases, run.k_knowledge, run.coverage, run.coverage_negation, run.coverage_naming_only
-    )
+    coverage = {name: getattr(run, name) for name in COVERAGE_OPTIONS}
+    return RetrievalConfig(run.retrieval, run.k_rules, run.k_cases, run.k_knowledge, **coverage)
 
 
 def prompt_key(run: RunConfig) -> dict[str, bool]:
     """The prompt options a stage's cache key adds, only those switched on (another prompt is another
     key, and runs from before an option keep their keys)."""
-    return {name: True for name in ("coverage", "coverage_negation", "coverage_naming_only") if getattr(run, name)}
+    return {name: True for name in COVERAGE_OPTIONS if getattr(run, name)}
 
 
 def open_retriever(run: RunConfig, layout: RunLayout):
