@@ -26,6 +26,10 @@ With `naming_only` (manifest `coverage_naming_only`) the line has two lists: the
 title, brand, category and property attributes name, and those they do not. A word the listing
 only mentions counts as not named, so pasting the query into a description or a claim leaves the
 line as it was.
+
+With `measures` (manifest `coverage_measures`) query and listing read decimals and dimensions whole
+(relevance.measures): "usb 2.0" is one number that "USB 3.0 ... 2.5 inch" does not name, and
+"16 x 16" one size that "12x16" does not.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import re
 from dataclasses import dataclass
 
 from relevance.exclusions import Exclusion, excluded_spans, listing_stance
+from relevance.measures import MEASURE_RUN, listing_measure_words, measure_words
 from relevance.types import Product
 
 WORD = re.compile(r"[0-9a-z]+")
@@ -70,16 +75,19 @@ def fold(word: str) -> str:
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
-def query_words(query: str, negation: bool = False) -> list[str]:
+def query_words(query: str, negation: bool = False, measures: bool = False) -> list[str]:
     """The query's distinct folded words in the order the query gives them, function words left out
-    (with `negation`, also the exclusions' negators and excluded words).
+    (with `negation`, also the exclusions' negators and excluded words; with `measures`, decimals and
+    dimensions whole).
 
     >>> query_words("Cases case for iPhone 13")
     ['case', 'iphone', '13']
     >>> query_words("wall lamp without a cord", negation=True)
     ['wall', 'lamp']
+    >>> query_words("usb 2.0 16 x 16 frames"), query_words("usb 2.0 16 x 16 frames", measures=True)
+    (['usb', '2', '0', '16', 'x', 'frame'], ['usb', '2.0', '16x16', 'frame'])
     """
-    words = WORD.findall(query.lower())
+    words = measure_words(query) if measures else WORD.findall(query.lower())
     if negation:
         dropped = {i for neg, start, end in excluded_spans(words, FUNCTION_WORDS) for i in (neg, *range(start, end))}
         words = [w for i, w in enumerate(words) if i not in dropped]
@@ -99,9 +107,13 @@ def query_exclusions(query: str) -> list[tuple[str, ...]]:
 class _Text:
     """One listing part, ready for membership tests of folded query words."""
 
-    def __init__(self, text: str):
-        found = WORD.findall(text.lower())
-        runs = {r for w in found for r in _RUN.findall(w)}
+    def __init__(self, text: str, measures: bool = False):
+        if measures:
+            found, pairs = listing_measure_words(text)
+            runs = {r for w in found for r in MEASURE_RUN.findall(w)} | pairs
+        else:
+            found = WORD.findall(text.lower())
+            runs = {r for w in found for r in _RUN.findall(w)}
         self.tokens = set(found) | {fold(w) for w in found} | runs | {fold(r) for r in runs}
         self.squashed = "".join(found)
         ends = [0]
@@ -196,11 +208,14 @@ def _exclusions(query: str, product: Product) -> tuple[Exclusion, ...]:
     return tuple(Exclusion(phrase, listing_stance(phrase, fields)) for phrase in query_exclusions(query))
 
 
-def query_coverage(query: str, product: Product, negation: bool = False, naming_only: bool = False) -> Coverage:
+def query_coverage(
+    query: str, product: Product, negation: bool = False, naming_only: bool = False, measures: bool = False
+) -> Coverage:
     """Where `product` names each word of `query` (with `negation`, the query's exclusions apart; with
     `naming_only`, a word the listing only mentions — in its description or a claim — counts as missing:
     that text is where a seller pastes the searches it wants to match, while on the real ESCI pairs the
-    repository ships it adds 0.13–0.17 query words per pair to the fields' count, at every level alike).
+    repository ships it adds 0.13–0.17 query words per pair to the fields' count, at every level alike;
+    with `measures`, decimals and dimensions are read whole on both sides).
 
     >>> c = query_coverage("iphone13 silicone case", Product(id="1", title="Case for iPhone 13", description="Soft silicone."))
     >>> c.named, c.description_only, c.missing
@@ -213,15 +228,18 @@ def query_coverage(query: str, product: Product, negation: bool = False, naming_
     'Query words the listing names: energy, drink; only in its description: none; not at all: none; excluded by the query: caffeine (listing free of it)'
     >>> query_coverage("iphone13 silicone case", Product(id="1", title="Case for iPhone 13", description="Soft silicone."), naming_only=True).line()
     "Query words the listing's title, brand and properties name: iphone13, case; do not name: silicone"
+    >>> dock = Product(id="4", title="Docking Station, USB 3.0 to SATA for 2.5 & 3.5 inch drives")
+    >>> query_coverage("docking station usb 2.0", dock).missing, query_coverage("docking station usb 2.0", dock, measures=True).missing
+    ((), ('2.0',))
     """
     naming, mentioning = naming_and_mentioning_text(product)
-    fields = _Text(naming)
-    words = query_words(query, negation)
+    fields = _Text(naming, measures)
+    words = query_words(query, negation, measures)
     excluded = _exclusions(query, product) if negation else ()
     if naming_only:
         named = tuple(w for w in words if fields.names(w))
         return Coverage(named, (), tuple(w for w in words if w not in named), excluded, naming_only=True)
-    description = _Text(mentioning)
+    description = _Text(mentioning, measures)
     named, described, missing = [], [], []
     for w in words:
         (named if fields.names(w) else described if description.names(w) else missing).append(w)

@@ -106,6 +106,7 @@ class PromptRenderer:
         drop_listing_stuffing: bool = True,
         coverage_negation: bool = False,
         coverage_naming_only: bool = False,
+        coverage_measures: bool = False,
     ):
         self.tokenizer = tokenizer
         self.drop_listing_instructions = drop_listing_instructions
@@ -118,6 +119,8 @@ class PromptRenderer:
         self.coverage_negation = coverage_negation
         #: the coverage line counts only the words the listing's fields name (the description's count as not named)
         self.coverage_naming_only = coverage_naming_only
+        #: the coverage line reads decimals and dimensions whole ("usb 2.0", "16 x 16"; relevance.measures)
+        self.coverage_measures = coverage_measures
         self.scheme = scheme
         self.budgets = budgets or FieldBudgets()
         self._head, self._tail = _chat_frame(tokenizer, self.system_text)
@@ -129,7 +132,7 @@ class PromptRenderer:
         cls, tokenizer: Tokenizer, scheme: LabelScheme, retrieval: RetrievalConfig, budgets: FieldBudgets | None = None
     ) -> PromptRenderer:
         """The renderer of a model trained (or being trained) with `retrieval`: its coverage line, the
-        exclusions on it and whether it reads the fields only, as that config says (a manifest's for
+        exclusions on it, whether it reads the fields only and measures whole, as that config says (a manifest's for
         serving, the run's for training)."""
         return cls(tokenizer, scheme, budgets, **coverage_options(retrieval))
 
@@ -175,7 +178,7 @@ class PromptRenderer:
             attributes={k: self._shown(v) for k, v in self._attributes(product.attributes).items()},
             description=shown(product.description),
         )
-        return query_coverage(query, product, self.coverage_negation, self.coverage_naming_only).line()
+        return query_coverage(query, product, self.coverage_negation, self.coverage_naming_only, self.coverage_measures).line()
 
     def prompt_text(self, query: str, product: Product, context: RetrievedContext | None = None) -> str:
         return self.prefix_text(query, context) + self.suffix_text(product, query)

@@ -33,6 +33,8 @@ class RetrievalConfig:
     #: the coverage line counts only the words the listing's fields name (a description's or a claim's
     #: words count as not named; relevance.coverage)
     coverage_naming_only: bool = False
+    #: the coverage line reads decimals and dimensions whole ("usb 2.0", "16 x 16"; relevance.measures)
+    coverage_measures: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,7 +44,7 @@ class RetrievalConfig:
         """From a manifest or recipe dict; unknown keys are refused, missing ones take the default.
 
         >>> RetrievalConfig.from_dict({"k_rules": 5})
-        RetrievalConfig(enabled=True, k_rules=5, k_cases=2, k_knowledge=1, coverage=False, coverage_negation=False, coverage_naming_only=False)
+        RetrievalConfig(enabled=True, k_rules=5, k_cases=2, k_knowledge=1, coverage=False, coverage_negation=False, coverage_naming_only=False, coverage_measures=False)
         """
         unknown = set(raw) - set(asdict(DEFAULT_RETRIEVAL))
         if unknown:
@@ -54,14 +56,14 @@ DEFAULT_RETRIEVAL = RetrievalConfig()
 
 #: the fields of `RetrievalConfig` that shape the coverage line: the model's own prompt, which the
 #: renderer takes under the same names and serving follows from the manifest, not from a setting
-COVERAGE_OPTIONS = ("coverage", "coverage_negation", "coverage_naming_only")
+COVERAGE_OPTIONS = ("coverage", "coverage_negation", "coverage_naming_only", "coverage_measures")
 
 
 def coverage_options(config: RetrievalConfig) -> dict[str, bool]:
     """The coverage-line options of `config`, by name.
 
     >>> coverage_options(RetrievalConfig(coverage=True))
-    {'coverage': True, 'coverage_negation': False, 'coverage_naming_only': False}
+    {'coverage': True, 'coverage_negation': False, 'coverage_naming_only': False, 'coverage_measures': False}
     """
     return {name: getattr(config, name) for name in COVERAGE_OPTIONS}
 

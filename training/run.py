@@ -45,6 +45,10 @@ class RunConfig:
         DEFAULT_RETRIEVAL.coverage_naming_only,
         "the coverage line counts only the words title, brand, category and properties name (a description's count as not named)",
     )
+    coverage_measures: bool = option(
+        DEFAULT_RETRIEVAL.coverage_measures,
+        "the coverage line reads decimals and dimensions whole ('usb 2.0' is not named by 'USB 3.0', '16 x 16' not by '12x16'; relevance.measures)",
+    )
     seed: int = option(0, "random seed for sampling, shuffling and initialisation")
     threads: int | None = option(None, "torch intra-op threads (default: all cores)")
     dtype: str = option("auto", "weights dtype for training and sampling: auto (bf16 where supported), bfloat16, float32")

@@ -441,9 +441,10 @@ def test_stuffing_options_are_checked():
     assert build_config(GrpoConfig, {"stuffing_fraction": 0.2, "objective": "label"}).stuffing_fraction == 0.2
 
 
-@pytest.mark.parametrize(("negation", "naming_only"), [(False, False), (True, False), (False, True)])
-def test_a_coverage_run_trains_on_the_prompt_its_checkpoint_serves(tmp_path, tiny_model_dir, cache_dir, negation, naming_only):
-    """`run.coverage` (and `run.coverage_negation`, `run.coverage_naming_only`) put the coverage line in the trainer's prompts, the
+@pytest.mark.parametrize(("negation", "naming_only", "measures"), [(False, False, False), (True, False, False), (False, True, False),
+                                                                (False, True, True)])
+def test_a_coverage_run_trains_on_the_prompt_its_checkpoint_serves(tmp_path, tiny_model_dir, cache_dir, negation, naming_only, measures):
+    """`run.coverage` (and `run.coverage_negation`, `run.coverage_naming_only`, `run.coverage_measures`) put the coverage line in the trainer's prompts, the
     manifest records them, and serving the checkpoint renders the very same ids (one prompt for train and serve)."""
     from dataclasses import replace
 
@@ -453,18 +454,22 @@ def test_a_coverage_run_trains_on_the_prompt_its_checkpoint_serves(tmp_path, tin
     records = toy_records(rationale=False)
     if negation:  # every query rules something out, so the clause is in every prompt
         records = [replace(r, pair=replace(r.pair, query=f"{r.pair.query} without glitter")) for r in records]
+    if measures:  # every query asks for a size, which the line states as one word
+        records = [replace(r, pair=replace(r.pair, query=f"{r.pair.query} 16 x 20")) for r in records]
     run = replace(make_run(tmp_path, tiny_model_dir, cache_dir, records), coverage=True, coverage_negation=negation,
-                  coverage_naming_only=naming_only)
+                  coverage_naming_only=naming_only, coverage_measures=measures)
     cfg = build_config(SftConfig, {"objective": "label", "lora": False, "max_steps": 1, "batch_size": 4, "device": "cpu",
                                    "save_steps": 100, "log_steps": 1, "rationale_fraction": 0.0, "inject_fraction": 0.0})
     checkpoint = Path(run_sft(run, cfg)["checkpoint"])
     assert read_manifest(checkpoint).retrieval["coverage"] is True
     assert read_manifest(checkpoint).retrieval["coverage_negation"] is negation
     assert read_manifest(checkpoint).retrieval["coverage_naming_only"] is naming_only
+    assert read_manifest(checkpoint).retrieval["coverage_measures"] is measures
     engine = TransformersEngine(checkpoint, cache_dir=cache_dir, dtype="float32")
     core = ScoringCore(engine)
     scheme = get_scheme(read_manifest(checkpoint).label_scheme)  # the scheme its prompts were rendered under
-    renderer = PromptRenderer(engine.tokenizer, scheme, coverage=True, coverage_negation=negation, coverage_naming_only=naming_only)
+    renderer = PromptRenderer(engine.tokenizer, scheme, coverage=True, coverage_negation=negation, coverage_naming_only=naming_only,
+                              coverage_measures=measures)
     for group in build_groups(renderer, records):
         for row, ri in enumerate(group.records):
             served = core.prepare([records[ri].pair.query], [[records[ri].pair.product]])[0]
@@ -473,6 +478,7 @@ def test_a_coverage_run_trains_on_the_prompt_its_checkpoint_serves(tmp_path, tin
             assert ("Query words the listing names" in served_text) is not naming_only
             assert ("title, brand and properties name" in served_text) is naming_only
             assert ("glitter (listing silent)" in served_text) is negation
+            assert ("16x20" in served_text) is measures
 
 
 def test_lora_label_sft_with_one_seed_trains_the_same_adapter_whatever_the_process_drew(tmp_path, tiny_model_dir, cache_dir):
