@@ -78,6 +78,11 @@ def measure_words(text: str) -> list[str]:
     (['16x16', 'frames'], ['raised', 'bed', '4x8'])
     """
     rewritten, _ = _dimensions(text.lower())
+    return _words(rewritten)
+
+
+def _words(rewritten: str) -> list[str]:
+    """The words of text whose dimensions are already written as words, decimals normalised."""
     return [_DECIMAL.sub(lambda m: number(m.group(0)), w) for w in MEASURE_WORD.findall(rewritten)]
 
 
@@ -89,8 +94,8 @@ def listing_measure_words(text: str) -> tuple[list[str], set[str]]:
     >>> words, sorted(more)
     (['greenes', '4x8x10.5', 'cedar', 'bed', 'usb', '3.0'], ['3', '4x10.5', '4x8', '8x10.5'])
     """
-    _, dimensions = _dimensions(text.lower())
-    words = measure_words(text)
+    rewritten, dimensions = _dimensions(text.lower())
+    words = _words(rewritten)
     pairs = {dimension_word(list(p)) for numbers in dimensions if len(numbers) == 3 for p in combinations(numbers, 2)}
     integers = {m[1] for w in words for m in _DECIMAL.finditer(w) if number(m[0]).endswith(".0")}
     return words, pairs | integers

@@ -19,6 +19,7 @@ from relevance.untrusted import BLOCK_CLOSE
 from relevance.zero_shot import ZeroShotRenderer
 
 CASE = Product(id="a1", title="Silicone Cases for iPhone13", brand="Apple", description="Fits the black model.")
+FRAME = Product(id="f1", title="12x16 White Picture Frame to Display 11x14 Photo")
 
 
 def test_each_query_word_is_placed_by_the_field_that_names_it():
@@ -119,6 +120,7 @@ def test_naming_only_counts_the_words_a_description_or_claim_mentions_as_not_nam
     claim = Product(id="2", title="Clear Case for Galaxy S21", attributes={"remark": "Perfect for iphone 13"})
     assert query_coverage("iphone 13 case", claim, naming_only=True).missing == ("iphone", "13")
     assert query_coverage("iphone 13 case", CASE, naming_only=True).named == ("iphone", "13", "case")  # fields as before
+    assert RetrievalConfig.from_dict({"coverage": True}).coverage_naming_only is False  # manifests from before it
 
 
 @pytest.mark.parametrize("pasted", [
@@ -143,15 +145,19 @@ def test_naming_only_keeps_the_exclusions_clause():
     assert c.line() == "Query words the listing's title, brand and properties name: wall, lamp; do not name: none; excluded by the query: cord (listing has it)"
 
 
-def test_serving_renders_the_naming_only_line_a_model_was_trained_on(tmp_path, tiny_model_dir, cache_dir):
-    out = tmp_path / "naming-only"
+@pytest.mark.parametrize(("options", "query", "product", "expected"), [
+    ({"coverage_naming_only": True}, "iphone case black", CASE, "title, brand and properties name: iphone, case; do not name: black"),
+    ({"coverage_naming_only": True, "coverage_measures": True}, "16 x 16 frames", FRAME,
+     "title, brand and properties name: frame; do not name: 16x16"),
+])
+def test_serving_renders_the_line_options_a_model_was_trained_on(tmp_path, tiny_model_dir, cache_dir, options, query, product, expected):
+    out = tmp_path / "trained"
     shutil.copytree(tiny_model_dir, out)
-    trained = RetrievalConfig(enabled=False, coverage=True, coverage_naming_only=True)
+    trained = RetrievalConfig(enabled=False, coverage=True, **options)
     write_manifest(out, replace(read_manifest(out), retrieval=trained.to_dict()))
     engine = TransformersEngine(out, cache_dir=cache_dir, dtype="float32")
     core = ScoringCore(engine)
-    assert core.renderer.coverage_naming_only
-    text = engine.tokenizer.decode(core.prepare(["iphone case black"], [[CASE]])[0].prompt_ids(0))
-    assert "title, brand and properties name: iphone, case; do not name: black" in text
+    assert all(getattr(core.renderer, name) for name in options)
+    text = engine.tokenizer.decode(core.prepare([query], [[product]])[0].prompt_ids(0))
+    assert expected in text
     check_retrieval(engine.manifest, RetrievalConfig(enabled=False), None, out)  # the model's own choice, not a mismatch
-    assert RetrievalConfig.from_dict({"coverage": True}).coverage_naming_only is False  # manifests from before it

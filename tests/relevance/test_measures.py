@@ -1,15 +1,11 @@
 """Measures read whole on the coverage line (`coverage_measures`): a decimal or a dimension the query
 asks for is named only by the same value, never by digits scattered through the listing."""
 
-import shutil
 from dataclasses import replace
 
 import pytest
 
-from relevance.core import ScoringCore
 from relevance.coverage import query_coverage, query_words
-from relevance.engines.transformers_engine import TransformersEngine
-from relevance.manifest import check_retrieval, read_manifest, write_manifest
 from relevance.measures import listing_measure_words, measure_words
 from relevance.retrieval_config import RetrievalConfig
 from relevance.types import Product
@@ -64,15 +60,3 @@ def test_without_the_option_the_line_reads_digit_runs_as_before():
     assert query_coverage("garden bed 8x4", BED, naming_only=True).missing == ("8x4",)
     assert RetrievalConfig.from_dict({"coverage": True}).coverage_measures is False  # manifests from before it
 
-
-def test_serving_renders_the_measures_line_a_model_was_trained_on(tmp_path, tiny_model_dir, cache_dir):
-    out = tmp_path / "measures"
-    shutil.copytree(tiny_model_dir, out)
-    trained = RetrievalConfig(enabled=False, coverage=True, coverage_naming_only=True, coverage_measures=True)
-    write_manifest(out, replace(read_manifest(out), retrieval=trained.to_dict()))
-    engine = TransformersEngine(out, cache_dir=cache_dir, dtype="float32")
-    core = ScoringCore(engine)
-    assert core.renderer.coverage_measures
-    text = engine.tokenizer.decode(core.prepare(["16 x 16 frames"], [[FRAME]])[0].prompt_ids(0))
-    assert "title, brand and properties name: frame; do not name: 16x16" in text
-    check_retrieval(engine.manifest, RetrievalConfig(enabled=False), None, out)  # the model's own choice, not a mismatch
