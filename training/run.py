@@ -65,6 +65,11 @@ class DataConfig:
     synthetic_queries: int = option(240, "queries of the synthetic training split")
     synthetic_products: int = option(6, "products per synthetic query")
     synthetic_seed: int = option(0, "seed of the synthetic training split (0 = the split the cases index uses)")
+    synthetic_soft_words: float = option(
+        0.0,
+        "share of the synthetic product queries worded with a soft word no listing needs to repeat "
+        "('comfy', 'best', 'for gifting'; training.data.queries.with_soft_qualifier); products and levels unchanged",
+    )
     max_train: int | None = option(None, "keep at most this many training pairs (seeded sample)")
     hard_queries: int = option(40, "queries of the held-out synthetic hard set (disjoint templates, never trained on)")
     hard_products: int = option(6, "products per hard-set query")
@@ -157,7 +162,7 @@ class JsonlLog:
 def _synthetic_train(cfg: DataConfig) -> list[LabeledPair]:
     from training.data.synthetic import generate
 
-    return generate(cfg.synthetic_queries, cfg.synthetic_products, seed=cfg.synthetic_seed)
+    return generate(cfg.synthetic_queries, cfg.synthetic_products, seed=cfg.synthetic_seed, soft=cfg.synthetic_soft_words)
 
 
 def load_source(source: str) -> list[LabeledPair]:

@@ -3,13 +3,16 @@
 Each builder draws a query intent (what is wanted, and the constraints rules.judge checks)
 and words it with a template of its split. The "train" and "hard" template sets never
 produce the same string, so a hard set is never trained on. Products and labels are not
-made here.
+made here. `with_soft_qualifier` adds the words shoppers type that a listing need not repeat
+("comfy", "best", "for gifting"): a real Exact listing often leaves a query word out, and
+without them every synthetic query word is a constraint whose absence lowers the label.
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from training.data.catalogue import (
@@ -285,6 +288,34 @@ BUILDERS: dict[str, Callable[[random.Random, Split], Intent]] = {
     "main_item": main_item,
     "knowledge": knowledge,
 }
+
+
+#: words and phrases shoppers add that state no checkable property: no catalogue type, value or
+#: template uses them, so a listing at any level may leave them out (model card, twenty-fourth)
+SOFT_PREFIXES: tuple[str, ...] = (
+    "best", "cute", "nice", "comfy", "cheap", "affordable", "stylish", "trendy", "popular", "unique",
+    "pretty", "beautiful", "awesome", "amazing", "perfect", "lovely", "fancy", "sturdy", "reliable", "great", "gorgeous",
+)  # fmt: skip
+SOFT_SUFFIXES: tuple[str, ...] = ("for gifting", "everyone loves", "worth every penny")
+#: families worded as plain product queries; the knowledge and alternative ones are sentences or
+#: comparisons ("gift for a coffee lover", "cheaper alternative to dyson") left as they are
+SOFT_FAMILIES: frozenset[str] = frozenset(
+    {"generic", "brand", "attribute", "quantity", "negation", "compatibility", "main_item"}
+)
+
+
+def with_soft_qualifier(intent: Intent, rng: random.Random) -> Intent:
+    """The intent with one soft word before its text (or, one time in five, a soft phrase after it).
+
+    Only the wording changes: the constraints, and so every product's level, stay as they were.
+
+    >>> from training.data.rules import Intent
+    >>> with_soft_qualifier(Intent("generic", "phone case", ("phone case",)), random.Random(0)).text
+    'amazing phone case'
+    """
+    if rng.random() < 0.2:
+        return replace(intent, text=f"{intent.text} {rng.choice(SOFT_SUFFIXES)}")
+    return replace(intent, text=f"{rng.choice(SOFT_PREFIXES)} {intent.text}")
 
 
 def build_query(family: str, rng: random.Random, split: Split) -> Intent:

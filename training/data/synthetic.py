@@ -31,7 +31,7 @@ from relevance.labels import DEFAULT_SCHEME
 from relevance.types import LabeledPair
 from training.data.catalogue import TYPES
 from training.data.items import build_item
-from training.data.queries import FAMILIES, Split, build_query
+from training.data.queries import FAMILIES, SOFT_FAMILIES, Split, build_query, with_soft_qualifier
 from training.data.render import render
 from training.data.rules import Intent, conflict_level, judge
 
@@ -115,23 +115,41 @@ def _query_type_name(intent: Intent, ptype: str) -> str | None:
     return max(named, key=len) if named else None
 
 
+def _soft_qualified(intents: list[Intent], share: float, seed: int) -> list[Intent]:
+    """``share`` of the plain product queries with a soft word added, from a random stream of their
+    own: every other draw of the generator, and so every product and level, is what it was without."""
+    rng = random.Random(f"taosr1-soft-{seed}")
+    return [with_soft_qualifier(i, rng) if i.family in SOFT_FAMILIES and rng.random() < share else i for i in intents]
+
+
 def _check(n_queries: int, products_per_query: int) -> None:
     if n_queries < 0 or products_per_query < 1:
         raise ValueError(f"need n_queries >= 0 and products_per_query >= 1, got {n_queries} and {products_per_query}")
 
 
 def generate(
-    n_queries: int, products_per_query: int, seed: int, echo: float = ECHO_TYPE_NAME, scheme: str = DEFAULT_SCHEME.name
+    n_queries: int,
+    products_per_query: int,
+    seed: int,
+    echo: float = ECHO_TYPE_NAME,
+    scheme: str = DEFAULT_SCHEME.name,
+    soft: float = 0.0,
 ) -> list[LabeledPair]:
     """``n_queries * products_per_query`` training pairs; families round-robin, deterministic.
 
     Conflicts pick the nearest wrong value; ``echo`` is how often a wanted-type product is titled
     with the query's own name for its type (ECHO_TYPE_NAME); ``scheme`` is the label scheme whose
-    line the levels follow (rules.ATTRIBUTE_CONFLICT_LEVEL)."""
+    line the levels follow (rules.ATTRIBUTE_CONFLICT_LEVEL); ``soft`` is the share of plain product
+    queries worded with a soft word no listing needs to repeat (queries.with_soft_qualifier; 0
+    leaves every pair as it was)."""
     _check(n_queries, products_per_query)
     conflict_level(scheme)
+    if not 0.0 <= soft <= 1.0:
+        raise ValueError(f"soft must be a share in [0, 1], got {soft}")
     rng = random.Random(seed)
     intents = _queries(n_queries, rng, "train", FAMILIES)
+    if soft:
+        intents = _soft_qualified(intents, soft, seed)
     return _pairs(
         intents, products_per_query, rng, TRAIN_MIX, f"SYN{seed}", SOURCE, near_miss=True, echo=echo, scheme=scheme
     )

@@ -13,7 +13,7 @@ from relevance.labels import LINES, SCHEMES
 from relevance.types import LabeledPair, Product
 from taosr1.cli import main
 from training.data.catalogue import DEVICES, INGREDIENTS, check_catalogue
-from training.data.queries import FAMILIES
+from training.data.queries import FAMILIES, SOFT_FAMILIES, SOFT_PREFIXES, SOFT_SUFFIXES
 from training.data.rules import ATTRIBUTE_CONFLICT_LEVEL, Intent, Item, judge
 from training.data.synthetic import balance_by_level, generate, generate_hard_set, write_synthetic
 
@@ -380,3 +380,47 @@ def test_a_scheme_moves_only_the_attribute_conflicts(capsys: pytest.CaptureFixtu
     args = ["data", "synth", "--out", str(out), "--queries", "9", "--products", "3", "--hard", "--scheme", "taosr1-4level"]
     assert main(args) == 0 and load_pairs(out) == generate_hard_set(9, 3, seed=0, scheme="taosr1-4level")
     capsys.readouterr()
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+def test_soft_words_change_the_wording_of_plain_queries_only() -> None:
+    plain = generate(120, 6, seed=0)
+    soft = generate(120, 6, seed=0, soft=0.5)
+    # products, levels and rule tags are the same pair for pair: only query strings moved
+    assert [(p.product, p.level, p.tags) for p in plain] == [(p.product, p.level, p.tags) for p in soft]
+    assert generate(120, 6, seed=0, soft=0.0) == plain
+    changed, eligible = set(), set()
+    for before, after in zip(plain, soft, strict=True):
+        family = _tag(before, "family:")
+        if family in SOFT_FAMILIES:
+            eligible.add(before.query)
+        if before.query == after.query:
+            continue
+        assert family in SOFT_FAMILIES, (family, after.query)
+        prefixed = after.query.endswith(" " + before.query) and after.query.removesuffix(" " + before.query) in SOFT_PREFIXES
+        suffixed = after.query.startswith(before.query + " ") and after.query.removeprefix(before.query + " ") in SOFT_SUFFIXES
+        assert prefixed or suffixed, (before.query, after.query)
+        changed.add(before.query)
+    assert 0.3 <= len(changed) / len(eligible) <= 0.7, (len(changed), len(eligible))
+
+
+def test_soft_words_state_no_property_any_pair_could_meet() -> None:
+    # a soft word must be missing from listings at every level alike; one that a catalogue value,
+    # a title or a hard-set template used would make its absence a label cue
+    soft_vocabulary = set().union(*(_words(w) for w in SOFT_PREFIXES + SOFT_SUFFIXES)) - {"for"}
+    for pair in generate(200, 8, seed=0) + generate_hard_set(120, 8, seed=0):
+        seen = _words(pair.query) | _words(_text(pair.product))
+        assert not soft_vocabulary & seen, (soft_vocabulary & seen, pair.query, pair.product.title)
+
+
+def test_soft_words_are_a_data_option_and_a_share() -> None:
+    from training.run import DataConfig, load_train_pairs
+
+    soft = load_train_pairs(DataConfig(synthetic_queries=40, synthetic_products=2, synthetic_soft_words=1.0), seed=0)
+    plain = load_train_pairs(DataConfig(synthetic_queries=40, synthetic_products=2), seed=0)
+    assert sum(a.query != b.query for a, b in zip(plain, soft, strict=True)) >= 40
+    with pytest.raises(ValueError, match="soft"):
+        generate(4, 2, seed=0, soft=1.5)
