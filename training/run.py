@@ -81,6 +81,12 @@ class DataConfig:
         [], "more named evaluation sets as NAME=PATH (PATH may name one query fold: file.csv#fold=K/N)"
     )
 
+    def validate(self) -> None:
+        if not 0.0 <= self.synthetic_soft_words <= 1.0:
+            raise ValueError(
+                f"data.synthetic_soft_words is a share of the synthetic queries in [0, 1], got {self.synthetic_soft_words}"
+            )
+
 
 class RunLayout:
     """Every path of a run folder."""

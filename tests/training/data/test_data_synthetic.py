@@ -424,3 +424,8 @@ def test_soft_words_are_a_data_option_and_a_share() -> None:
     assert sum(a.query != b.query for a, b in zip(plain, soft, strict=True)) >= 40
     with pytest.raises(ValueError, match="soft"):
         generate(4, 2, seed=0, soft=1.5)
+    # a recipe's bad share is refused when the recipe is read, naming the key
+    from training.config import build_config
+
+    with pytest.raises(ValueError, match=r"data\.synthetic_soft_words .* \[0, 1\], got 30"):
+        build_config(DataConfig, {"synthetic_soft_words": 30})
