@@ -289,7 +289,16 @@ def cmd_data_synth(args) -> int:
     from relevance.datasets.jsonl import save_jsonl
     from training.data.synthetic import generate, generate_hard_set
 
-    pairs = (generate_hard_set if args.hard else generate)(args.queries, args.products, seed=args.seed, scheme=args.scheme)
+    if args.hard and args.soft_words:
+        print("error: --soft-words words training queries; the hard set keeps its own templates (drop --hard or --soft-words)", file=sys.stderr)
+        return 2
+    if not 0.0 <= args.soft_words <= 1.0:
+        print(f"error: --soft-words is a share of the queries in [0, 1], got {args.soft_words}", file=sys.stderr)
+        return 2
+    if args.hard:
+        pairs = generate_hard_set(args.queries, args.products, seed=args.seed, scheme=args.scheme)
+    else:
+        pairs = generate(args.queries, args.products, seed=args.seed, scheme=args.scheme, soft=args.soft_words)
     n = save_jsonl(pairs, args.out)
     counts: dict[int, int] = {}
     for p in pairs:
@@ -496,6 +505,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--scheme", choices=sorted(SCHEMES), default=DEFAULT_SCHEME.name,
         help="label the pairs on this scheme's line (taosr1-4level: an attribute conflict is 2, as the shipped default learned)",
+    )
+    s.add_argument(
+        "--soft-words", type=float, default=0.0,
+        help="share of plain product queries worded with a soft word no listing needs to repeat (data.synthetic_soft_words)",
     )
     s.set_defaults(func=cmd_data_synth)
     add_training_commands(sub)

@@ -429,3 +429,16 @@ def test_soft_words_are_a_data_option_and_a_share() -> None:
 
     with pytest.raises(ValueError, match=r"data\.synthetic_soft_words .* \[0, 1\], got 30"):
         build_config(DataConfig, {"synthetic_soft_words": 30})
+
+
+def test_data_synth_writes_soft_words_and_refuses_them_for_the_hard_set(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "soft.jsonl"
+    assert main(["data", "synth", "--out", str(out), "--queries", "20", "--products", "2", "--soft-words", "0.5"]) == 0
+    assert load_pairs(out) == generate(20, 2, seed=0, soft=0.5) != generate(20, 2, seed=0)
+    capsys.readouterr()
+    assert main(["data", "synth", "--out", str(out), "--hard", "--soft-words", "0.5"]) == 2
+    assert "--soft-words" in capsys.readouterr().err
+    assert main(["data", "synth", "--out", str(out), "--soft-words", "2"]) == 2
+    assert "[0, 1], got 2.0" in capsys.readouterr().err
