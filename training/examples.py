@@ -52,6 +52,19 @@ def load_records(path: Path) -> list[CotRecord]:
         return [CotRecord.from_dict(json.loads(line)) for line in fh if line.strip()]
 
 
+def sft_records(records: list[CotRecord]) -> list[CotRecord]:
+    """The records the SFT trains on: every record but those `data.rl_only` keeps for the RL stages.
+
+    >>> from relevance.types import LabeledPair, Product
+    >>> rec = lambda tags: CotRecord(LabeledPair("q", Product(id="p", title="t"), 4, tags=tags), RetrievedContext(), "")
+    >>> [r.pair.tags for r in sft_records([rec(("E",)), rec(("E", "rl-only"))])]
+    [('E',)]
+    """
+    from training.data.rl_only import is_rl_only
+
+    return [r for r in records if not is_rl_only(r.pair)]
+
+
 def spread_subset(records: list, n: int | None, seed: int) -> list:
     """At most `n` records, a seeded sample across the whole file in file order (None = all).
 
@@ -90,7 +103,8 @@ def prompt_records(records: list[CotRecord], sources: list[str] | None, share: f
     10
     """
     if share is None or not sources:
-        return spread_subset(from_sources(records, sources), n, seed)
+        pool = from_sources(records, sources)
+        return [pool[i] for i in sorted(_rl_only_first(pool, list(range(len(pool))), n, seed))]
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"a source share must be between 0 and 1, got {share}")
     mine = [i for i, r in enumerate(records) if r.pair.source in sources]
@@ -99,8 +113,20 @@ def prompt_records(records: list[CotRecord], sources: list[str] | None, share: f
     rest = [i for i, r in enumerate(records) if r.pair.source not in sources]
     total = len(records) if n is None else min(n, len(records))
     k = min(len(mine), round(share * total))
-    keep = sorted(spread_subset(mine, k, seed) + spread_subset(rest, total - k, seed))
+    keep = sorted(_rl_only_first(records, mine, k, seed) + _rl_only_first(records, rest, total - k, seed))
     return [records[i] for i in keep]
+
+
+def _rl_only_first(records: list[CotRecord], indices: list[int], n: int | None, seed: int) -> list[int]:
+    """At most `n` of `indices`: every record kept for the RL stages (`data.rl_only`) first, then a seeded
+    spread of the others (the RL stages exist for those rows, so no draw drops one)."""
+    from training.data.rl_only import is_rl_only
+
+    reserved = [i for i in indices if is_rl_only(records[i].pair)]
+    if n is not None and len(reserved) >= n:
+        return spread_subset(reserved, n, seed)
+    others = [i for i in indices if not is_rl_only(records[i].pair)]
+    return reserved + spread_subset(others, None if n is None else n - len(reserved), seed)
 
 
 def from_sources(records: list[CotRecord], sources: list[str] | None) -> list[CotRecord]:

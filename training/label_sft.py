@@ -26,7 +26,7 @@ from relevance.labels import get_scheme
 from relevance.prompt import PromptRenderer
 from relevance.types import LabeledPair
 from training.data.injection import augment, stuff
-from training.examples import CotRecord, answer_ids, load_records, prompt_ids
+from training.examples import CotRecord, answer_ids, load_records, prompt_ids, sft_records
 from training.label_loop import LoopSpec, run_loop
 from training.label_objective import LabelGroup, LabelHead, build_groups, class_weights, label_logits
 from training.policy import bf16_native, load_policy, pick_device, save_checkpoint
@@ -175,7 +175,7 @@ def run_label_sft(run: RunConfig, cfg, layout: RunLayout, cot_path: Path, start:
     policy = load_policy(start, cache_dir, cfg, device, run.dtype, seed=run.seed)
     scheme = get_scheme(policy.label_scheme)
     renderer = PromptRenderer.for_retrieval(policy.tokenizer, scheme, retrieval_config(run))
-    records = with_injections(load_records(cot_path), cfg.inject_fraction, run.seed, cfg.inject_below_exact_rate)
+    records = with_injections(sft_records(load_records(cot_path)), cfg.inject_fraction, run.seed, cfg.inject_below_exact_rate)
     records = with_stuffing(records, cfg.stuffing_fraction, run.seed, cfg.stuffing_below_exact_rate)
     if cfg.max_records is not None:
         from training.examples import spread_subset

@@ -61,6 +61,11 @@ class DataConfig:
         "training sources: 'synthetic', files (ESCI csv, WANDS folder, JSONL; file.csv#fold=K/N for one query fold), "
         "and 'weak:FILE' for weakly labelled pairs built from the listings of FILE (training.data.weak)",
     )
+    rl_only: list[str] = option(
+        [],
+        "labelled files (file.csv, file.csv#fold=K/N) whose pairs only pass@N + DPO and GRPO train on: the SFT skips them, "
+        "the cross-encoder and the retrieval indexes take them like data.train's (training.data.rl_only)",
+    )
     weak_per_listing: int = option(1, "weak pairs of each kind (title query → 4, foreign query → 1) per listing of the weak: sources")
     synthetic_queries: int = option(240, "queries of the synthetic training split")
     synthetic_products: int = option(6, "products per synthetic query")
@@ -82,6 +87,9 @@ class DataConfig:
     )
 
     def validate(self) -> None:
+        from training.data.rl_only import check_sources
+
+        check_sources(self.rl_only)
         if not 0.0 <= self.synthetic_soft_words <= 1.0:
             raise ValueError(
                 f"data.synthetic_soft_words is a share of the synthetic queries in [0, 1], got {self.synthetic_soft_words}"
@@ -183,6 +191,7 @@ def load_source(source: str) -> list[LabeledPair]:
 def load_train_pairs(cfg: DataConfig, seed: int) -> list[LabeledPair]:
     import random
 
+    from training.data.rl_only import check_rl_only_disjoint, mark_rl_only
     from training.data.weak import weak_pairs
 
     pairs: list[LabeledPair] = []
@@ -194,6 +203,9 @@ def load_train_pairs(cfg: DataConfig, seed: int) -> list[LabeledPair]:
             weak_pool.extend(load_source(source.removeprefix("weak:")))
         else:
             pairs.extend(load_source(source))
+    rl_only = mark_rl_only([p for source in cfg.rl_only for p in load_source(source)])
+    check_rl_only_disjoint(pairs, rl_only)
+    pairs.extend(rl_only)
     if weak_pool:  # pooled, so a listing's foreign queries come from every weak: source
         pairs.extend(weak_pairs(weak_pool, seed, cfg.weak_per_listing))
     if cfg.max_train is not None and len(pairs) > cfg.max_train:

@@ -26,7 +26,7 @@ from typing import Any
 from relevance.labels import get_scheme
 from relevance.prompt import PromptRenderer
 from training.config import option, to_dict
-from training.examples import CotRecord, answer_ids, load_records, prompt_ids, spread_subset
+from training.examples import CotRecord, answer_ids, load_records, prompt_ids, sft_records, spread_subset
 from training.policy import TuneConfig, bf16_native, load_policy, pick_device, save_checkpoint, start_dir_for
 from training.resume import finished
 from training.run import JsonlLog, RunConfig, RunLayout, file_hash, log, prompt_key, retrieval_config
@@ -183,8 +183,7 @@ def run_sft(run: RunConfig, cfg: SftConfig, layout: RunLayout | None = None, cot
     device = pick_device(cfg.device)
     policy = load_policy(start, cache_dir, cfg, device, run.dtype, seed=run.seed)
     renderer = PromptRenderer.for_retrieval(policy.tokenizer, get_scheme(policy.label_scheme), retrieval_config(run))
-    records = load_records(cot_path)
-    records = spread_subset(records, cfg.max_records, run.seed)
+    records = spread_subset(sft_records(load_records(cot_path)), cfg.max_records, run.seed)
     dataset = Dataset.from_list(sft_examples(renderer, records, cfg.max_length))
     trainer_dir = layout.stage_dir("sft") / "trainer"
     args = SFTConfig(
