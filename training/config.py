@@ -51,6 +51,8 @@ def coerce(value: Any, tp: Any, name: str) -> Any:
     (3, True, None)
     >>> coerce("a,b", list[str], "stages")
     ['a', 'b']
+    >>> coerce('["x=f.csv#fold=2/4", "y=f.csv#fold=0/4"]', list[str], "eval_files"), coerce("[]", list[str], "train")
+    (['x=f.csv#fold=2/4', 'y=f.csv#fold=0/4'], [])
     """
     base, optional = _unwrap_optional(tp)
     if value is None or (optional and isinstance(value, str) and value.lower() in ("none", "null", "")):
@@ -73,6 +75,15 @@ def coerce(value: Any, tp: Any, name: str) -> Any:
             return base(value)
         if typing.get_origin(base) is list:
             (item,) = typing.get_args(base) or (str,)
+            if isinstance(value, str) and value.strip().startswith("["):  # a YAML/JSON list, as a recipe writes it
+                import yaml
+
+                try:
+                    value = yaml.safe_load(value)
+                except yaml.YAMLError:
+                    raise ValueError(value) from None
+                if not isinstance(value, list):
+                    raise ValueError(value)
             items = value.split(",") if isinstance(value, str) else list(value)
             return [coerce(v.strip() if isinstance(v, str) else v, item, name) for v in items if v != ""]
         if typing.get_origin(base) is dict or base is dict:

@@ -89,6 +89,19 @@ def test_unknown_override_is_refused_with_the_known_keys(tmp_path):
     assert r.returncode != 0 and "unknown command line key 'max_stepz'" in r.stderr and "max_steps" in r.stderr
 
 
+def test_a_list_override_takes_the_recipe_list_form_and_a_broken_one_names_the_key():
+    from training.config import ConfigError, load_recipe
+    from training.pipeline import build_configs, parse_sets
+
+    item = 'data.eval_files=["held-out=f.csv#fold=2/4", "seen=f.csv#fold=0/4"]'
+    cfgs = build_configs(load_recipe(RECIPE), parse_sets([item, "eval.sets=[held-out, seen]", "data.rl_only=[]"]))
+    assert cfgs["data"].eval_files == ["held-out=f.csv#fold=2/4", "seen=f.csv#fold=0/4"]
+    assert cfgs["eval"].sets == ["held-out", "seen"] and cfgs["data"].rl_only == []
+    assert build_configs(load_recipe(RECIPE), parse_sets(["eval.stages=sft,grpo"]))["eval"].stages == ["sft", "grpo"]
+    with pytest.raises(ConfigError, match=r"DataConfig\.train: '\[a, b' is not a valid list"):
+        build_configs(load_recipe(RECIPE), parse_sets(["data.train=[a, b"]))
+
+
 def _products():
     from relevance.types import Product
 
