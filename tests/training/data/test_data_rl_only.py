@@ -29,9 +29,9 @@ def test_rl_only_rows_join_the_split_tagged_and_nothing_else_is() -> None:
     kept = [p for p in pairs if is_rl_only(p)]
     assert {pair_key(p) for p in kept} == {pair_key(p) for p in load_source(f"{DEV}#fold=2/4")}
     assert {pair_key(p) for p in pairs if not is_rl_only(p)} == {pair_key(p) for p in load_source(f"{DEV}#fold=0/4")}
-    # the ESCI label tag stays first; the mark survives the jsonl the CoT stage reads
+    # the ESCI label tag stays first, the mark comes last; the SFT's own rows carry no mark
     assert all(p.tags[0].startswith("esci:") and p.tags[-1] == RL_ONLY_TAG for p in kept)
-    assert len(kept) + len([p for p in pairs if not is_rl_only(p)]) == len(pairs)
+    assert len(kept) == len(load_source(f"{DEV}#fold=2/4")) and len(pairs) - len(kept) == len(load_source(f"{DEV}#fold=0/4"))
 
 
 def test_the_mark_round_trips_through_the_training_jsonl(tmp_path: Path) -> None:
