@@ -14,6 +14,7 @@ import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -235,24 +236,76 @@ def index_corpus_hash(index_dir: str | Path) -> str | None:
     return combined_corpus_hash(found) if found else None
 
 
-class ConfiguredRetriever:
-    """A `KnowledgeBase` with fixed k's: the `relevance.retrieval_config.Retriever` the scoring core calls."""
+def case_query(line: str) -> str:
+    """The query of a rendered case line (`render_case`).
 
-    def __init__(self, kb: KnowledgeBase, config: RetrievalConfig):
+    >>> case_query("query: red mug | product: Mug -> 4")
+    'red mug'
+    """
+    return line.removeprefix("query: ").rsplit(" | product: ", 1)[0]
+
+
+def same_query(a: str, b: str) -> bool:
+    """Two queries equal up to case and spacing (a case of `a` judged under `b` leaks its label)."""
+    return " ".join(a.lower().split()) == " ".join(b.lower().split())
+
+
+def without_own_query(context: RetrievedContext, query: str) -> RetrievedContext:
+    """`context` without the retrieved cases of `query` itself (they would put its label into the prompt).
+
+    >>> ctx = RetrievedContext(cases=("query: red mug | product: Mug -> 4", "query: mug | product: Cup -> 3"))
+    >>> without_own_query(ctx, "Red  Mug").cases
+    ('query: mug | product: Cup -> 3',)
+    """
+    return replace(context, cases=tuple(c for c in context.cases if not same_query(case_query(c), query)))
+
+
+class ConfiguredRetriever:
+    """A `KnowledgeBase` with fixed k's: the `relevance.retrieval_config.Retriever` the scoring core calls.
+
+    With `without_own_query` a pair never sees the labelled cases of its own query: the k cases are the
+    best of the other queries' (as CoT builds its training prompts). Serving never sets it; an
+    evaluation of pairs whose queries are in the cases index (a run's own training rows) does, so it
+    measures the judge and not the lookup of its own label.
+    """
+
+    def __init__(self, kb: KnowledgeBase, config: RetrievalConfig, without_own_query: bool = False):
         self.kb = kb
         self.config = config
+        self.without_own_query = without_own_query
+        self._own_counts: dict[str, int] | None = None
 
     @property
     def corpus_hash(self) -> str:
         return self.kb.corpus_hash
 
+    def own_cases(self, query: str) -> int:
+        """How many cases of the index are labelled under `query` (case and spacing aside)."""
+        if self._own_counts is None:
+            index = self.kb.indexes.get(CASES)
+            counts: dict[str, int] = {}
+            for row in index.rows if index is not None else ():
+                key = " ".join(str(row["query"]).lower().split())
+                counts[key] = counts.get(key, 0) + 1
+            self._own_counts = counts
+        return self._own_counts.get(" ".join(query.lower().split()), 0)
+
     def retrieve_many(self, queries: list[str]) -> list[RetrievedContext]:
         c = self.config
-        return self.kb.retrieve_many(queries, c.k_rules, c.k_cases, c.k_knowledge)
+        if not self.without_own_query or c.k_cases <= 0:
+            return self.kb.retrieve_many(queries, c.k_rules, c.k_cases, c.k_knowledge)
+        # fetch as many more cases as the most numerous own query holds, so k others remain
+        extra = max((self.own_cases(q) for q in queries), default=0)
+        found = self.kb.retrieve_many(queries, c.k_rules, c.k_cases + extra, c.k_knowledge)
+        kept = (without_own_query(ctx, q) for ctx, q in zip(found, queries, strict=True))
+        return [replace(ctx, cases=ctx.cases[: c.k_cases]) for ctx in kept]
 
 
-def open_retriever(index_dir: str | Path, config: RetrievalConfig = DEFAULT_RETRIEVAL) -> ConfiguredRetriever | None:
-    """The retriever `config` asks for on the indexes in `index_dir` (None, and nothing loaded, when off)."""
+def open_retriever(
+    index_dir: str | Path, config: RetrievalConfig = DEFAULT_RETRIEVAL, without_own_query: bool = False
+) -> ConfiguredRetriever | None:
+    """The retriever `config` asks for on the indexes in `index_dir` (None, and nothing loaded, when off;
+    `without_own_query`: see `ConfiguredRetriever`)."""
     if not config.enabled:
         return None
-    return ConfiguredRetriever(KnowledgeBase.load(index_dir), config)
+    return ConfiguredRetriever(KnowledgeBase.load(index_dir), config, without_own_query)

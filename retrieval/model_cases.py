@@ -57,4 +57,4 @@ def checkpoint_retriever(
     if not changed:
         return retriever
     log.info("%s: retrieves %s (indexed in %.1fs)", model_dir, " and ".join(changed), time.perf_counter() - started)
-    return ConfiguredRetriever(kb, retriever.config)
+    return ConfiguredRetriever(kb, retriever.config, retriever.without_own_query)

@@ -164,11 +164,12 @@ FALLBACK_MODEL = "fallback"
 LEXICAL_MODEL = "fallback-lexical"
 
 
-def load_judge(settings, model_dir: Path | None):
+def load_judge(settings, model_dir: Path | None, without_own_query: bool = False):
     """A judge on `model_dir` (default: the service's default model): LLM engine, the cross-encoder
     baseline, `fallback` — the calibrated MiniLM fallback scorer —, `fallback-lexical` — its lexical
     tier —, or `zero-shot` — the untrained
-    base model on a short prompt (relevance.zero_shot)."""
+    base model on a short prompt (relevance.zero_shot). With `without_own_query` an LLM's prompts
+    leave out the retrieved cases of the pair's own query (retrieval.knowledge.ConfiguredRetriever)."""
     from relevance.cross_encoder import CrossEncoderJudge, CrossEncoderModel, is_cross_encoder
     from relevance.engines.options import open_engine
     from relevance.judge import Judge
@@ -196,7 +197,7 @@ def load_judge(settings, model_dir: Path | None):
     path = model_dir or default_model_dir(settings)
     if is_cross_encoder(path):
         return CrossEncoderJudge(CrossEncoderModel.load(path)), path
-    retriever = open_retriever(settings.resolved_index_dir, settings.retrieval_config)
+    retriever = open_retriever(settings.resolved_index_dir, settings.retrieval_config, without_own_query)
     engine = open_engine(settings, path)
     if retriever is not None:  # as the service does: the checkpoint's own rules and judged cases (retrieval.model_cases)
         from retrieval.model_cases import checkpoint_retriever
@@ -216,7 +217,7 @@ def cmd_eval(args) -> int:
     pairs = load_pairs(args.data, args.format)
     if args.limit:
         pairs = pairs[: args.limit]
-    judge, path = load_judge(settings, Path(args.model) if args.model else None)
+    judge, path = load_judge(settings, Path(args.model) if args.model else None, args.without_own_query)
     if args.robustness:
         return _eval_robustness(args, judge, path, pairs, settings)
     started = time.perf_counter()
@@ -233,6 +234,7 @@ def cmd_eval(args) -> int:
             "data": str(args.data),
             "model": model_info(judge, path),
             "retrieval": settings.retrieval,
+            "without_own_query": bool(args.without_own_query),
             "seconds": round(seconds, 2),
             "pairs_per_s": round(len(pairs) / seconds, 2) if seconds else None,
         }
@@ -479,6 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--engine", choices=["transformers", "vllm"])
     s.add_argument("--limit", type=int, help="only the first N pairs")
     s.add_argument("--no-retrieval", action="store_true", help="prompt without retrieved context")
+    s.add_argument(
+        "--without-own-query",
+        action="store_true",
+        help="leave each pair's own query out of its retrieved cases, as training prompts do: for scoring a file whose "
+        "queries the model's cases index holds (its training rows), so the score is the judge's and not a lookup",
+    )
     s.add_argument(
         "--robustness",
         action="store_true",

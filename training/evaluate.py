@@ -49,6 +49,11 @@ class EvalConfig:
     explain_max_new_tokens: int = option(160, "longest generated rationale")
     eval_engine: str = option("transformers", "engine that scores: auto (the service's TAOSR1_ENGINE), transformers or vllm")
     eval_device: str = option("auto", "device of the transformers engine: auto (cuda when available), cpu, cuda")
+    without_own_query: bool = option(
+        False,
+        "leave each pair's own query out of its retrieved cases, as the training prompts do: for evaluating rows whose "
+        "queries are in the run's cases index (its training rows); a held-out set has none there, so it changes nothing",
+    )
 
     def validate(self) -> None:
         unknown = [s for s in self.stages if s not in EVAL_STAGES]
@@ -220,7 +225,7 @@ def run_eval(run: RunConfig, data: DataConfig, cfg: EvalConfig, layout: RunLayou
 
     layout = layout or RunLayout(run.run_dir, run.index_dir)
     sets = _load_sets(data, layout, cfg)
-    retriever = open_retriever(run, layout)
+    retriever = open_retriever(run, layout, cfg.without_own_query)
     layout.eval_dir.mkdir(parents=True, exist_ok=True)
     for stage in cfg.stages:
         untrained = stage in ("base", "zeroshot")

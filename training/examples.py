@@ -149,19 +149,6 @@ def from_sources(records: list[CotRecord], sources: list[str] | None) -> list[Co
     return keep
 
 
-def without_own_query(context: RetrievedContext, query: str) -> RetrievedContext:
-    """Drop retrieved cases of the pair's own query (they would leak its label into the prompt).
-
-    >>> ctx = RetrievedContext(cases=("query: red mug | product: Mug -> 4", "query: mug | product: Cup -> 3"))
-    >>> without_own_query(ctx, "red mug").cases
-    ('query: mug | product: Cup -> 3',)
-    """
-    own = f"query: {query} |"
-    return RetrievedContext(
-        rules=context.rules, cases=tuple(c for c in context.cases if not c.startswith(own)), knowledge=context.knowledge
-    )
-
-
 def end_of_turn_id(tokenizer) -> int:
     """The token that ends an assistant turn (the chat template's eos, e.g. <|im_end|>)."""
     if tokenizer.eos_token_id is None:

@@ -264,11 +264,12 @@ def prompt_key(run: RunConfig) -> dict[str, bool]:
     return {name: True for name in COVERAGE_OPTIONS if getattr(run, name)}
 
 
-def open_retriever(run: RunConfig, layout: RunLayout):
-    """The run's retriever (its KnowledgeBase with the run's k's), or None when retrieval is off."""
+def open_retriever(run: RunConfig, layout: RunLayout, without_own_query: bool = False):
+    """The run's retriever (its KnowledgeBase with the run's k's), or None when retrieval is off; with
+    `without_own_query` it leaves out the cases of each pair's own query (retrieval.knowledge)."""
     from retrieval.knowledge import open_retriever as open_configured
 
-    return open_configured(layout.index_dir, retrieval_config(run))
+    return open_configured(layout.index_dir, retrieval_config(run), without_own_query)
 
 
 def manifest_retrieval(run: dict[str, Any]) -> dict[str, Any]:

@@ -87,3 +87,33 @@ def test_case_rendering_truncates_long_titles(long_title: str) -> None:
     title = line.split(" | product: ")[1].rsplit(" -> ", 1)[0]
     assert line.endswith(" -> 4") and title.endswith("…") and len(title) <= 80
     assert truncate("short  title\n") == "short title"
+
+
+def test_without_own_query_gives_k_cases_of_other_queries_however_many_the_query_owns(tmp_path: Path, embedder: Embedder) -> None:
+    """A query with more labelled cases than any fixed slack (20 here) still gets k cases, none its own."""
+    from relevance.retrieval_config import RetrievalConfig
+    from relevance.types import LabeledPair, Product
+    from retrieval.knowledge import ConfiguredRetriever
+
+    own = [LabeledPair("iphone charger", Product(f"o{i}", f"USB-C charger for iPhone, model {i}"), 4) for i in range(20)]
+    others = [
+        LabeledPair("iphone charging cable", Product("x1", "Lightning cable 6 ft"), 4),
+        LabeledPair("fast charger iphone 13", Product("x2", "20W USB-C wall charger"), 4),
+        LabeledPair("garden hose", Product("x3", "Expandable garden hose 100ft"), 4),
+    ]
+    build_indexes(tmp_path / "idx", cases=own + others, embedder=embedder)
+    kb = KnowledgeBase.load(tmp_path / "idx", embedder=embedder)
+    config = RetrievalConfig(k_cases=2)
+    plain = ConfiguredRetriever(kb, config).retrieve_many(["iphone charger"])[0]
+    assert len(plain.cases) == 2 and all(c.startswith("query: iphone charger | ") for c in plain.cases)
+
+    honest = ConfiguredRetriever(kb, config, without_own_query=True)
+    for query in ("iphone charger", "IPhone  Charger"):
+        ctx = honest.retrieve_many([query, "garden hose"])[0]
+        assert len(ctx.cases) == 2, ctx.cases
+        assert not any(c.lower().startswith("query: iphone charger |") for c in ctx.cases)
+        assert {c.split(" | ")[0] for c in ctx.cases} == {"query: iphone charging cable", "query: fast charger iphone 13"}
+        assert ctx.rules == plain.rules and ctx.knowledge == plain.knowledge
+    assert honest.own_cases("iphone charger") == 20 and honest.own_cases("red dress") == 0
+    # a query with no case of its own retrieves exactly what serving retrieves
+    assert honest.retrieve_many(["usb c charger"]) == ConfiguredRetriever(kb, config).retrieve_many(["usb c charger"])

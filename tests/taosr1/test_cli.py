@@ -73,3 +73,21 @@ def test_serve_starts_a_real_process(tiny_model_dir, index_dir, cache_dir):
         proc.terminate()
         out, _ = proc.communicate(timeout=60)
     assert f"http://127.0.0.1:{port}/docs" in out
+
+
+def test_eval_without_own_query_keeps_a_files_own_labelled_cases_out_of_its_prompts(tiny_model_dir, cache_dir, tmp_path):
+    """Scoring pairs whose own labelled cases sit in the index: the prompts change (the tiny model's gold NLL
+    moves) with --without-own-query, and the report says which was used."""
+    from relevance.datasets.loaders import load_pairs
+    from retrieval.build import build_indexes
+
+    pairs = load_pairs(FIXTURE, "esci")[:12]
+    build_indexes(tmp_path / "idx", cases=pairs)
+    env = {"TAOSR1_INDEX_DIR": str(tmp_path / "idx"), "TAOSR1_CACHE_DIR": str(cache_dir), "TAOSR1_DTYPE": "float32"}
+    args = ("eval", "--data", str(FIXTURE), "--format", "esci", "--model", str(tiny_model_dir), "--limit", "12", "--quiet")
+    leaky, honest = run_cli(*args, env=env), run_cli(*args, "--without-own-query", env=env)
+    assert leaky.returncode == 0 and honest.returncode == 0, leaky.stderr + honest.stderr
+    leaky_report, honest_report = json.loads(leaky.stdout), json.loads(honest.stdout)
+    assert (leaky_report["without_own_query"], honest_report["without_own_query"]) == (False, True)
+    assert leaky_report["n"] == honest_report["n"] == 12
+    assert leaky_report["gold_nll"] != honest_report["gold_nll"]

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from relevance.labels import DEFAULT_SCHEME, LabelScheme
 from relevance.parse import verdict_level
 from relevance.prompt import RATIONALE_STEPS, rationale_text
 from training.config import option, to_dict
 from training.cot.rule_writer import RuleWriter
-from training.examples import CotRecord, save_records, without_own_query
+from training.examples import CotRecord, save_records
 from training.run import DataConfig, RunConfig, file_hash, log, open_retriever, prepare_data, retrieval_config
 
 _STEP = re.compile(r"^\s*(?:\d\s*[.)]\s*)?\**\s*(" + "|".join(RATIONALE_STEPS) + r")\s*\**\s*:\s*(.+?)\s*$", re.IGNORECASE)
@@ -115,20 +115,15 @@ def run_cot(run: RunConfig, data: DataConfig, cfg: CotConfig, scheme: LabelSchem
     pairs = load_pairs(layout.train_pairs, "jsonl")
     if cfg.max_pairs is not None:
         pairs = pairs[: cfg.max_pairs]
-    retriever = open_retriever(run, layout)
-    k = retrieval_config(run)
+    # a training prompt never shows the pair's own query's labelled cases, only k of the others'
+    retriever = open_retriever(run, layout, without_own_query=True)
     contexts = {}
     if retriever is not None:
         queries = list(dict.fromkeys(p.query for p in pairs))
-        # fetch extra cases: the query's own (dropped below) would otherwise fill all k slots
-        found = retriever.kb.retrieve_many(queries, k.k_rules, k.k_cases + 16, k.k_knowledge)
-        contexts = dict(zip(queries, found, strict=True))
+        contexts = dict(zip(queries, retriever.retrieve_many(queries), strict=True))
     from relevance.types import RetrievedContext
 
-    items = []
-    for p in pairs:
-        ctx = without_own_query(contexts.get(p.query, RetrievedContext()), p.query)
-        items.append((p, replace(ctx, cases=ctx.cases[: k.k_cases])))
+    items = [(p, contexts.get(p.query, RetrievedContext())) for p in pairs]
     teacher = make_teacher(cfg, scheme, out_dir / "teacher-cache")
     with tqdm(total=len(items), desc=f"cot ({teacher.name})", unit="pair") as bar:
         texts = teacher.write_many(items, progress=bar)
