@@ -245,9 +245,14 @@ def case_query(line: str) -> str:
     return line.removeprefix("query: ").rsplit(" | product: ", 1)[0]
 
 
+def normal_query(query: str) -> str:
+    """`query` lower-cased with its spacing collapsed: the form in which two queries are the same one."""
+    return " ".join(query.lower().split())
+
+
 def same_query(a: str, b: str) -> bool:
     """Two queries equal up to case and spacing (a case of `a` judged under `b` leaks its label)."""
-    return " ".join(a.lower().split()) == " ".join(b.lower().split())
+    return normal_query(a) == normal_query(b)
 
 
 def without_own_query(context: RetrievedContext, query: str) -> RetrievedContext:
@@ -285,10 +290,10 @@ class ConfiguredRetriever:
             index = self.kb.indexes.get(CASES)
             counts: dict[str, int] = {}
             for row in index.rows if index is not None else ():
-                key = " ".join(str(row["query"]).lower().split())
+                key = normal_query(str(row["query"]))
                 counts[key] = counts.get(key, 0) + 1
             self._own_counts = counts
-        return self._own_counts.get(" ".join(query.lower().split()), 0)
+        return self._own_counts.get(normal_query(query), 0)
 
     def retrieve_many(self, queries: list[str]) -> list[RetrievedContext]:
         c = self.config

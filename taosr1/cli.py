@@ -234,7 +234,7 @@ def cmd_eval(args) -> int:
             "data": str(args.data),
             "model": model_info(judge, path),
             "retrieval": settings.retrieval,
-            "without_own_query": bool(args.without_own_query),
+            "without_own_query": bool(args.without_own_query) and getattr(judge, "retriever", None) is not None,
             "seconds": round(seconds, 2),
             "pairs_per_s": round(len(pairs) / seconds, 2) if seconds else None,
         }
@@ -485,7 +485,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--without-own-query",
         action="store_true",
         help="leave each pair's own query out of its retrieved cases, as training prompts do: for scoring a file whose "
-        "queries the model's cases index holds (its training rows), so the score is the judge's and not a lookup",
+        "queries the model's cases index holds (its training rows), so the score is the judge's and not a lookup "
+        "(LLM judges with retrieval; the others retrieve nothing)",
     )
     s.add_argument(
         "--robustness",

@@ -131,6 +131,7 @@ def evaluate_checkpoint(
         m = engine.manifest
         stage = "zeroshot" if zero_shot else m.stage
         out = {"checkpoint": str(model_dir), "model": {"name": m.name, "stage": stage, "kind": m.kind}, "engine": engine.name, "sets": {}}
+        out["without_own_query"] = bool(cfg.without_own_query) and getattr(judge, "retriever", None) is not None
         for name, pairs in sets.items():
             out["sets"][name] = evaluate_judge(judge, pairs, cfg)
             r = out["sets"][name]
