@@ -8,6 +8,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def normal_query(query: str) -> str:
+    """`query` lower-cased with its spacing collapsed: the form in which two queries are the same one.
+
+    >>> normal_query("  iPhone   Charger ")
+    'iphone charger'
+    """
+    return " ".join(query.lower().split())
+
+
 @dataclass(frozen=True)
 class Product:
     """One candidate product as the service and the trainers see it."""

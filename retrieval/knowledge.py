@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from relevance.retrieval_config import DEFAULT_RETRIEVAL, RetrievalConfig
-from relevance.types import RetrievedContext
+from relevance.types import RetrievedContext, normal_query
 from retrieval.embedder import Embedder
 from retrieval.index import META_FILE, VectorIndex, read_meta
 from retrieval.layout import CASES, EMBEDDED_FIELD, KNOWLEDGE, RULES, embed_text
@@ -245,16 +245,6 @@ def case_query(line: str) -> str:
     return line.removeprefix("query: ").rsplit(" | product: ", 1)[0]
 
 
-def normal_query(query: str) -> str:
-    """`query` lower-cased with its spacing collapsed: the form in which two queries are the same one."""
-    return " ".join(query.lower().split())
-
-
-def same_query(a: str, b: str) -> bool:
-    """Two queries equal up to case and spacing (a case of `a` judged under `b` leaks its label)."""
-    return normal_query(a) == normal_query(b)
-
-
 def without_own_query(context: RetrievedContext, query: str) -> RetrievedContext:
     """`context` without the retrieved cases of `query` itself (they would put its label into the prompt).
 
@@ -262,7 +252,8 @@ def without_own_query(context: RetrievedContext, query: str) -> RetrievedContext
     >>> without_own_query(ctx, "Red  Mug").cases
     ('query: mug | product: Cup -> 3',)
     """
-    return replace(context, cases=tuple(c for c in context.cases if not same_query(case_query(c), query)))
+    own = normal_query(query)
+    return replace(context, cases=tuple(c for c in context.cases if normal_query(case_query(c)) != own))
 
 
 class ConfiguredRetriever:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from relevance.types import LabeledPair
+from relevance.types import LabeledPair, normal_query
 
 _SPEC = re.compile(r"^(?P<path>.+)#fold=(?P<k>\d+)/(?P<n>\d+)$")
 
@@ -30,17 +30,13 @@ def parse_source(source: str) -> tuple[str, tuple[int, int] | None]:
     return m["path"], (k, n)
 
 
-def _normal_query(query: str) -> str:
-    return " ".join(query.lower().split())
-
-
 def query_fold(query: str, n: int) -> int:
     """The part (0…n-1) a query falls in.
 
     >>> query_fold("iphone charger", 2) == query_fold("  iPhone   Charger ", 2)
     True
     """
-    return int.from_bytes(hashlib.sha256(_normal_query(query).encode()).digest()[:8], "big") % n
+    return int.from_bytes(hashlib.sha256(normal_query(query).encode()).digest()[:8], "big") % n
 
 
 def pair_key(pair: LabeledPair) -> str:
@@ -55,7 +51,7 @@ def pair_key(pair: LabeledPair) -> str:
     >>> pair_key(a) == pair_key(b), len(pair_key(a))
     (True, 16)
     """
-    return hashlib.sha256(f"{_normal_query(pair.query)}\x1f{pair.product.id}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{normal_query(pair.query)}\x1f{pair.product.id}".encode()).hexdigest()[:16]
 
 
 def select_fold(pairs: list[LabeledPair], fold: tuple[int, int] | None) -> list[LabeledPair]:
