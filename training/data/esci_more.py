@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from relevance.datasets.loaders import load_pairs
-from relevance.paths import fixture_path
+from relevance.paths import FIXTURES_DIR, fixture_path
 from relevance.types import normal_query
 
 COLUMNS = ["example_id", "query", "query_id", "product_id", "product_locale", "esci_label", "product_title"]
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> int:
     if len(argv) not in (2, 3):
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
         return 2
-    out = Path(argv[2]) if len(argv) == 3 else fixture_path("esci_dev.csv").with_name("esci_more.csv")
+    out = Path(argv[2]) if len(argv) == 3 else FIXTURES_DIR / "esci_more.csv"
     print(build(Path(argv[0]), Path(argv[1]), out))
     return 0
 
