@@ -122,10 +122,14 @@ def run_stage(stage: str, cfgs: dict[str, Any]) -> dict[str, Any]:
     raise ValueError(f"unknown stage {stage!r}; choose one of {list(STAGES)}")
 
 
-def _stage_child(stage: str, cfgs: dict[str, Any], results) -> None:
-    """Entry point of a stage's child process: run it, send back its summary (or the error's text)."""
-    from training.allocator import in_use
+def _stage_child(stage: str, cfgs: dict[str, Any], results, parent_pid: int) -> None:
+    """Entry point of a stage's child process: run it, send back its summary (or the error's text).
 
+    The child ends with the pipeline that started it (training.orphan)."""
+    from training.allocator import in_use
+    from training.orphan import die_with_parent
+
+    die_with_parent(parent_pid)
     log(f"{stage}: process {os.getpid()} on {in_use()} malloc")
     try:
         results.put(("ok", run_stage(stage, cfgs)))
@@ -151,16 +155,20 @@ def run_stage_isolated(stage: str, cfgs: dict[str, Any]) -> dict[str, Any]:
 
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
-    child = ctx.Process(target=_stage_child, args=(stage, cfgs, results), name=f"taosr1-train-{stage}")
+    child = ctx.Process(target=_stage_child, args=(stage, cfgs, results, os.getpid()), name=f"taosr1-train-{stage}")
     with environment(stage_env()):
         child.start()
     outcome = None
-    while outcome is None:
-        try:
-            outcome = results.get(timeout=1.0)
-        except Exception:  # queue.Empty: still running, unless it died without a word
-            if not child.is_alive():
-                break
+    try:
+        while outcome is None:
+            try:
+                outcome = results.get(timeout=1.0)
+            except Exception:  # queue.Empty: still running, unless it died without a word
+                if not child.is_alive():
+                    break
+    finally:  # interrupted (Ctrl-C, an exception here): the stage must not train on alone
+        if outcome is None and child.is_alive():
+            child.terminate()
     child.join()
     if outcome is None:
         raise RuntimeError(f"stage {stage} ended without a result (exit code {child.exitcode}; killed for memory?)")
