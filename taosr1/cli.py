@@ -206,15 +206,26 @@ def load_judge(settings, model_dir: Path | None, without_own_query: bool = False
     return Judge(engine, retriever), path
 
 
+def _load_eval_pairs(data: str, format: str | None) -> list:
+    """The labelled pairs of `data`: a file, or one query fold of it (`FILE#fold=K/N`, as recipes name them)."""
+    from relevance.datasets.loaders import load_pairs
+    from training.data.folds import parse_source, select_fold
+
+    path, fold = (data, None) if Path(data).exists() else parse_source(data)
+    pairs = select_fold(load_pairs(path, format), fold)
+    if fold is not None and not pairs:
+        raise ValueError(f"--data {data}: no query of {path} falls in fold {fold[0]}/{fold[1]}; pick another K or a smaller N")
+    return pairs
+
+
 def cmd_eval(args) -> int:
     from tqdm import tqdm
 
-    from relevance.datasets.loaders import load_pairs
     from relevance.metrics import bootstrap_interval, classification_report, gold_nll
     from relevance.ranking_metrics import ranking_report
 
     settings = _settings(engine=args.engine, retrieval=False if args.no_retrieval else None)
-    pairs = load_pairs(args.data, args.format)
+    pairs = _load_eval_pairs(args.data, args.format)
     if args.limit:
         pairs = pairs[: args.limit]
     judge, path = load_judge(settings, Path(args.model) if args.model else None, args.without_own_query)
@@ -229,6 +240,10 @@ def cmd_eval(args) -> int:
     report["macro_f1_ci90"] = [round(v, 4) for v in bootstrap_interval(gold, pred)]
     report["gold_nll"] = gold_nll(gold, [getattr(s, "probs", None) for s in scored])
     report["ranking"] = ranking_report(gold, [s.score for s in scored], [p.query for p in pairs])
+    if args.per_pair:
+        from training.evaluate import per_pair_records
+
+        report.update(per_pair_records(pairs, scored))
     report.update(
         {
             "data": str(args.data),
@@ -470,7 +485,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_index_build)
 
     s = sub.add_parser("eval", help="score a labelled file and print per-class F1, macro-F1, accuracy as JSON")
-    s.add_argument("--data", required=True)
+    s.add_argument(
+        "--data",
+        required=True,
+        help="labelled file (a WANDS folder), or one query fold of it: FILE#fold=K/N, the K-th of N parts by a hash of "
+        "the query, as recipes name their sets",
+    )
     s.add_argument("--format", choices=["esci", "wands", "jsonl"])
     s.add_argument(
         "--model",
@@ -481,6 +501,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--engine", choices=["transformers", "vllm"])
     s.add_argument("--limit", type=int, help="only the first N pairs")
     s.add_argument("--no-retrieval", action="store_true", help="prompt without retrieved context")
+    s.add_argument(
+        "--per-pair",
+        action="store_true",
+        help="also report every pair's key, gold level, prediction, ranking score and each level's probability "
+        "(`gold`, `pred`, `scores`, `pair_keys`, `prob_levels`, `probs`), as `taosr1 train eval` keeps them",
+    )
     s.add_argument(
         "--without-own-query",
         action="store_true",

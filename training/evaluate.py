@@ -77,6 +77,27 @@ def hallucination(levels: list[int], rationales: list[str], scheme) -> dict[str,
     }
 
 
+def per_pair_records(pairs: list[LabeledPair], scored) -> dict[str, Any]:
+    """Every pair's key, gold level, prediction, ranking score and each level's probability (best level first).
+
+    Paired comparisons between stages, pooling across folds (`training.pooled`) and decision rules
+    other than argmax, studied offline, all read these.
+    """
+    gold = [p.level for p in pairs]
+    return {
+        "gold": gold,
+        "pred": [s.level for s in scored],
+        "scores": [round(s.score, 6) for s in scored],
+        "pair_keys": [pair_key(p) for p in pairs],
+        "gold_probs": [s.probs.get(g) if getattr(s, "probs", None) else None for s, g in zip(scored, gold, strict=True)],
+        "prob_levels": list(TAOSR1.level_values),
+        "probs": [
+            [round(s.probs.get(lv, 0.0), 6) for lv in TAOSR1.level_values] if getattr(s, "probs", None) else None
+            for s in scored
+        ],
+    }
+
+
 def evaluate_judge(judge, pairs: list[LabeledPair], cfg: EvalConfig) -> dict[str, Any]:
     """Metrics of one engine-backed judge on labelled pairs."""
     scored = judge.score_pairs([p.query for p in pairs], [p.product for p in pairs], beta=cfg.beta)
@@ -84,16 +105,8 @@ def evaluate_judge(judge, pairs: list[LabeledPair], cfg: EvalConfig) -> dict[str
     report = classification_report(gold, pred)
     report["macro_f1_ci90"] = [round(v, 4) for v in bootstrap_interval(gold, pred)]
     report["gold_nll"] = gold_nll(gold, [getattr(s, "probs", None) for s in scored])
-    report["gold"], report["pred"] = gold, pred  # for paired comparisons between stages
-    report["scores"] = [round(s.score, 6) for s in scored]  # the ranking score, pooled across folds too
+    report.update(per_pair_records(pairs, scored))
     report["ranking"] = ranking_report(gold, report["scores"], [p.query for p in pairs])
-    report["pair_keys"] = [pair_key(p) for p in pairs]  # so runs on other folds can be pooled (training.pooled)
-    report["gold_probs"] = [s.probs.get(g) if getattr(s, "probs", None) else None for s, g in zip(scored, gold, strict=True)]
-    # every level's probability, best level first: decision rules other than argmax are studied offline on these
-    report["prob_levels"] = list(TAOSR1.level_values)
-    report["probs"] = [
-        [round(s.probs.get(lv, 0.0), 6) for lv in TAOSR1.level_values] if getattr(s, "probs", None) else None for s in scored
-    ]
     if not getattr(judge, "explains", True):  # the cross-encoder baseline has no rationale
         report["hallucination"] = {"explained": 0, "verdict_readable": 0.0, "hallucination_rate": None}
         report["explain_examples"] = []

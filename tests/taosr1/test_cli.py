@@ -46,6 +46,50 @@ def test_eval_prints_one_json_report(tiny_model_dir, index_dir, cache_dir):
     assert sum(c["support"] for c in report["per_class"].values()) == 12
 
 
+def test_eval_per_pair_keeps_each_pairs_gold_prediction_and_level_probabilities(tiny_model_dir, index_dir, cache_dir, tmp_path):
+    env = {"TAOSR1_INDEX_DIR": str(index_dir), "TAOSR1_CACHE_DIR": str(cache_dir), "TAOSR1_DTYPE": "float32"}
+    out = tmp_path / "report.json"
+    args = ("eval", "--data", str(FIXTURE), "--format", "esci", "--model", str(tiny_model_dir), "--limit", "6", "--quiet")
+    r = run_cli(*args, "--per-pair", "--out", str(out), env=env)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(out.read_text())
+    assert report["prob_levels"] == [4, 3, 2, 1]
+    assert len(report["gold"]) == len(report["pred"]) == len(report["probs"]) == len(set(report["pair_keys"])) == 6
+    for pred, probs in zip(report["pred"], report["probs"], strict=True):
+        assert abs(sum(probs) - 1.0) < 1e-3  # a distribution over the four levels
+        assert pred == report["prob_levels"][max(range(4), key=probs.__getitem__)]  # the label is its argmax
+    assert report["macro_f1"] == json.loads(r.stdout)["macro_f1"]
+    plain = json.loads(run_cli(*args, env=env).stdout)
+    assert "probs" not in plain and "gold" not in plain  # per-pair records only on request
+
+
+def test_eval_scores_one_query_fold_of_a_file_as_recipes_name_it(tiny_model_dir, index_dir, cache_dir):
+    from relevance.datasets.loaders import load_pairs
+    from training.data.folds import pair_key, query_fold
+
+    env = {"TAOSR1_INDEX_DIR": str(index_dir), "TAOSR1_CACHE_DIR": str(cache_dir), "TAOSR1_DTYPE": "float32"}
+    every = load_pairs(FIXTURE, "esci")
+    keys = []
+    for k in (0, 1):
+        r = run_cli("eval", "--data", f"{FIXTURE}#fold={k}/2", "--format", "esci", "--model", str(tiny_model_dir), "--per-pair", "--quiet", env=env)
+        assert r.returncode == 0, r.stderr
+        report = json.loads(r.stdout)
+        want = [pair_key(p) for p in every if query_fold(p.query, 2) == k]
+        assert report["pair_keys"] == want and report["n"] == len(want) > 0
+        keys += report["pair_keys"]
+    assert sorted(keys) == sorted(pair_key(p) for p in every)  # the two folds split the file
+
+
+def test_eval_names_an_empty_fold_and_the_fix(tmp_path):
+    from training.data.folds import query_fold
+
+    one = tmp_path / "one.jsonl"
+    one.write_text(json.dumps({"query": "mug", "product": {"id": "1", "title": "Ceramic mug"}, "level": 4}) + "\n")
+    empty = 1 - query_fold("mug", 2)
+    r = run_cli("eval", "--data", f"{one}#fold={empty}/2", "--format", "jsonl", "--quiet")
+    assert r.returncode != 0 and f"fold {empty}/2" in r.stderr and "pick another K" in r.stderr
+
+
 def test_eval_refuses_unknown_data_with_a_clear_error(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"query": "mug"}\n')
