@@ -453,37 +453,8 @@ def add_training_commands(sub) -> None:
     s.set_defaults(func=cmd_export)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from relevance.labels import DEFAULT_SCHEME, SCHEMES
-
-    p = argparse.ArgumentParser(prog="taosr1", description=__doc__.splitlines()[0])
-    p.add_argument("--debug", action="store_true", help="show the Python traceback of an error (default: one line)")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    s = sub.add_parser("serve", help="start the HTTP service (settings from TAOSR1_* env)")
-    s.add_argument("--host")
-    s.add_argument("--port", type=int)
-    s.add_argument("--model", help="checkpoint folder (default: the embedded default)")
-    s.add_argument("--engine", choices=["transformers", "vllm"])
-    s.set_defaults(func=cmd_serve)
-
-    s = sub.add_parser(
-        "prepare", help="prepare the embedded base model, the retrieval indexes and the fallback scorer's calibration (idempotent)"
-    )
-    s.set_defaults(func=cmd_prepare)
-
-    idx = sub.add_parser("index", help="retrieval indexes").add_subparsers(dest="index_command", required=True)
-    s = idx.add_parser("build", help="build the rules, query-knowledge and cases indexes (idempotent)")
-    s.add_argument("--out", help="index folder (default: TAOSR1_INDEX_DIR or <cache>/indexes)")
-    s.add_argument("--kind", choices=["flat", "ivf", "hnsw"], default="flat")
-    s.add_argument("--cases", help="labelled pairs for the cases index (esci/wands/jsonl); default: synthetic")
-    s.add_argument("--no-cases", action="store_true", help="build without a cases index")
-    s.add_argument(
-        "--scheme", choices=sorted(SCHEMES), default=None,
-        help="the label scheme whose rules to index (default: the served model's; a model of another scheme indexes its own at load)",
-    )
-    s.set_defaults(func=cmd_index_build)
-
+def add_eval_command(sub) -> None:
+    """`taosr1 eval`: score a labelled file (or one query fold of it) with a judge."""
     s = sub.add_parser("eval", help="score a labelled file and print per-class F1, macro-F1, accuracy as JSON")
     s.add_argument(
         "--data",
@@ -529,6 +500,40 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="also write the report (indented JSON) here")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_eval)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from relevance.labels import DEFAULT_SCHEME, SCHEMES
+
+    p = argparse.ArgumentParser(prog="taosr1", description=__doc__.splitlines()[0])
+    p.add_argument("--debug", action="store_true", help="show the Python traceback of an error (default: one line)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="start the HTTP service (settings from TAOSR1_* env)")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--model", help="checkpoint folder (default: the embedded default)")
+    s.add_argument("--engine", choices=["transformers", "vllm"])
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser(
+        "prepare", help="prepare the embedded base model, the retrieval indexes and the fallback scorer's calibration (idempotent)"
+    )
+    s.set_defaults(func=cmd_prepare)
+
+    idx = sub.add_parser("index", help="retrieval indexes").add_subparsers(dest="index_command", required=True)
+    s = idx.add_parser("build", help="build the rules, query-knowledge and cases indexes (idempotent)")
+    s.add_argument("--out", help="index folder (default: TAOSR1_INDEX_DIR or <cache>/indexes)")
+    s.add_argument("--kind", choices=["flat", "ivf", "hnsw"], default="flat")
+    s.add_argument("--cases", help="labelled pairs for the cases index (esci/wands/jsonl); default: synthetic")
+    s.add_argument("--no-cases", action="store_true", help="build without a cases index")
+    s.add_argument(
+        "--scheme", choices=sorted(SCHEMES), default=None,
+        help="the label scheme whose rules to index (default: the served model's; a model of another scheme indexes its own at load)",
+    )
+    s.set_defaults(func=cmd_index_build)
+
+    add_eval_command(sub)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     s = data.add_parser("synth", help="write seeded synthetic labelled pairs as JSONL")
