@@ -34,6 +34,8 @@ def load(spec: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
     path, _, name = spec.partition(":") if spec.count(":") else (spec, "", "")
     data = json.loads(Path(path).read_text())
     sets = data.get("sets", data)
+    if not name and "probs" not in sets and len(sets) != 1:
+        raise KeyError(f"{path} holds the sets {sorted(sets)}: name one as {path}:SET")
     rows = sets[name] if name else (sets if "probs" in sets else next(iter(sets.values())))
     if not rows.get("probs"):
         raise KeyError(f"{spec} keeps no per-pair probs")
