@@ -208,11 +208,11 @@ def load_judge(settings, model_dir: Path | None, without_own_query: bool = False
 
 def _load_eval_pairs(data: str, format: str | None) -> list:
     """The labelled pairs of `data`: a file, or one query fold of it (`FILE#fold=K/N`, as recipes name them)."""
-    from relevance.datasets.loaders import load_pairs
-    from training.data.folds import parse_source, select_fold
+    from training.data.folds import parse_source
+    from training.run import load_source
 
-    path, fold = (data, None) if Path(data).exists() else parse_source(data)
-    pairs = select_fold(load_pairs(path, format), fold)
+    pairs = load_source(data, format)
+    path, fold = parse_source(data)
     if fold is not None and not pairs:
         raise ValueError(f"--data {data}: no query of {path} falls in fold {fold[0]}/{fold[1]}; pick another K or a smaller N")
     return pairs

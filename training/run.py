@@ -179,13 +179,13 @@ def _synthetic_train(cfg: DataConfig) -> list[LabeledPair]:
     return generate(cfg.synthetic_queries, cfg.synthetic_products, seed=cfg.synthetic_seed, soft=cfg.synthetic_soft_words)
 
 
-def load_source(source: str) -> list[LabeledPair]:
+def load_source(source: str, format: str | None = None) -> list[LabeledPair]:
     """Labelled pairs of a file, or of one query fold of it (`path#fold=K/N`, see training.data.folds)."""
     from relevance.datasets.loaders import load_pairs
     from training.data.folds import parse_source, select_fold
 
     path, fold = parse_source(source)
-    return select_fold(load_pairs(path), fold)
+    return select_fold(load_pairs(path, format), fold)
 
 
 def load_train_pairs(cfg: DataConfig, seed: int) -> list[LabeledPair]:
