@@ -9,7 +9,8 @@ seeded `rationale_fraction` of the step's examples also gets the full-vocabulary
 loss (label token + rationale + end-of-turn), weighted by `rationale_weight`, so `explain`
 keeps writing the 5-step rationale. `inject_fraction` adds copies of training listings with
 an injected instruction (or neutral noise) that keep their true label, and `stuffing_fraction`
-copies with the pair's own query pasted in (`training.data.injection`). Runs `epochs` over the groups with `training.label_loop`.
+copies with the pair's own query pasted in (`training.data.injection`). `rank_weight` adds a within-query ordering
+term on the same logits (`training.rank_term`). Runs `epochs` over the groups with `training.label_loop`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from training.examples import CotRecord, answer_ids, load_records, prompt_ids, s
 from training.label_loop import LoopSpec, run_loop
 from training.label_objective import LabelGroup, LabelHead, build_groups, class_weights, label_logits
 from training.policy import bf16_native, load_policy, pick_device, save_checkpoint
+from training.rank_term import ordered_pairs, rank_loss_sum
 from training.run import RunConfig, RunLayout, log, retrieval_config
 
 
@@ -131,7 +133,8 @@ def detached_prompt_nll(model, prompt: list[int], answer: list[int], device) -> 
 
 
 def label_sft_step(model, head: LabelHead, renderer, records, stream: GroupStream, weights: torch.Tensor, cfg, pad_id: int):
-    """The step function: weighted label CE over a batch of groups (+ the rationale term on a sample).
+    """The step function: weighted label CE over a batch of groups (+ the within-query ordering term when
+    `cfg.rank_weight`, + the rationale term on a sample).
 
     The weighted mean is over the step's examples; each group's share is back-propagated on
     its own (the normaliser is known before any forward: the weights depend on gold levels only).
@@ -141,18 +144,26 @@ def label_sft_step(model, head: LabelHead, renderer, records, stream: GroupStrea
         groups = stream.take(rng)
         cols = [head.columns(g.golds) for g in groups]
         wsum = float(sum(weights[c].sum() for c in cols))
-        total, correct, n, tokens = 0.0, 0, 0, 0
+        n_pairs = sum(len(ordered_pairs(g.golds)[0]) for g in groups) if cfg.rank_weight > 0 else 0
+        label_total, rank_total, correct, rank_right, n, tokens = 0.0, 0.0, 0, 0, 0, 0
         for g, c in zip(groups, cols, strict=True):
             logits = label_logits(model, head, g, pad_id)
             c = c.to(logits.device)
             part = (F.cross_entropy(logits, c, reduction="none") * weights[c].to(logits.device)).sum() / wsum
+            label_total += float(part.detach())
+            if n_pairs:
+                rank_sum, right = rank_loss_sum(logits, g.golds, head.levels, cfg.rank_scale)
+                rank_total, rank_right = rank_total + float(rank_sum.detach()) / n_pairs, rank_right + right
+                part = part + cfg.rank_weight * rank_sum / n_pairs
             part.backward()
-            total += float(part.detach())
             correct += int((logits.detach().argmax(-1) == c).sum())
             n, tokens = n + g.n, tokens + g.tokens()
-        metrics = {"label_loss": total, "label_acc": correct / n, "examples": float(n), "tokens": float(tokens)}
+        metrics = {"label_loss": label_total, "label_acc": correct / n, "examples": float(n), "tokens": float(tokens)}
+        loss = label_total
+        if cfg.rank_weight > 0:
+            metrics.update(rank_loss=rank_total, rank_pairs=float(n_pairs), rank_acc=rank_right / n_pairs if n_pairs else 1.0)
+            loss += cfg.rank_weight * rank_total
         picked = [records[i] for g in groups for i in g.records if rng.random() < cfg.rationale_fraction and records[i].rationale]
-        loss = total
         if picked and cfg.rationale_weight > 0:
             aux, aux_tokens = rationale_backward(model, renderer, picked, cfg.rationale_weight, cfg.rationale_prompt_grad)
             metrics["rationale_loss"] = aux

@@ -68,6 +68,11 @@ class SftConfig(TuneConfig):
         "(or neutral text of the same length), true labels kept"
     )
     stuffing_below_exact_rate: float = option(1.0, "objective label: below-Exact records are copied at this multiple of stuffing_fraction")
+    rank_weight: float = option(
+        0.0, "objective label: weight of the within-query ordering term (RankNet on the expected level over every two "
+        "products of one query group with different gold levels; training/rank_term.py); 0 = off"
+    )
+    rank_scale: float = option(2.0, "objective label: the ordering term's logistic scale per level of expected-level gap")
 
     def validate(self) -> None:
         super().validate()
@@ -77,6 +82,8 @@ class SftConfig(TuneConfig):
             raise ValueError(f"sft.rationale_fraction must be within [0, 1], got {self.rationale_fraction}")
         if self.inject_below_exact_rate < 0:
             raise ValueError(f"sft.inject_below_exact_rate must be >= 0 (1: every level alike), got {self.inject_below_exact_rate}")
+        if self.rank_weight < 0 or self.rank_scale <= 0:
+            raise ValueError(f"sft.rank_weight must be >= 0 (0: off) and sft.rank_scale > 0, got {self.rank_weight}, {self.rank_scale}")
         if self.stuffing_fraction < 0 or self.stuffing_below_exact_rate < 0:
             raise ValueError(
                 f"sft.stuffing_fraction and sft.stuffing_below_exact_rate must be >= 0, got {self.stuffing_fraction}, {self.stuffing_below_exact_rate}"
