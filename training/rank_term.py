@@ -3,10 +3,11 @@
 The label CE scores each product on its own, so a model can lower it by learning each query's
 level prior (most products of this query are Exact) without learning which of the query's
 products is better than which. This term looks only at that: for every two products of one
-query group with different gold levels, the logistic loss of the better one's expected level
-(the ranking score serving returns, before its affine map to [0, 1]) not exceeding the
-other's by a margin, `softplus(-scale * (E_better - E_worse))`. It is shift-invariant per
-query, so a query's prior cannot lower it. Knows nothing about optimisers or groups' forwards.
+query group with different gold levels, RankNet's logistic loss on the gap between their
+expected levels (the ranking score serving returns, before its affine map to [0, 1]),
+`softplus(-scale * (E_better - E_worse))`. Moving all of a query's expected levels together
+leaves it unchanged, so a query's prior cannot lower it. Knows nothing about optimisers or
+groups' forwards.
 """
 
 from __future__ import annotations
