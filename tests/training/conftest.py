@@ -33,6 +33,18 @@ def toy_records(rationale: bool = True) -> list[CotRecord]:
     return [CotRecord(p, RetrievedContext(), t if rationale else "", "rules") for p, t in zip(TOY_PAIRS, texts, strict=True)]
 
 
+def query_group_records() -> list[CotRecord]:
+    """The toy set plus two more products for each of two of its queries: two query groups with
+    three products of three different levels each (shared prefixes, within-query orderings)."""
+    extra = [
+        LabeledPair("red ceramic mug", Product("m2", "Blue glass mug"), 3),
+        LabeledPair("red ceramic mug", Product("m3", "Steel water bottle, a longer title than the others"), 1),
+        LabeledPair("garden hose", Product("h2", "Hose reel cart"), 2),
+        LabeledPair("garden hose", Product("h3", "Garden hose 100 ft"), 4),
+    ]
+    return toy_records() + [CotRecord(p, RetrievedContext(), "", "rules") for p in extra]
+
+
 def make_run(root: Path, base_model: Path, cache_dir: Path, records: list[CotRecord] | None = None) -> RunConfig:
     """A run folder holding a CoT file (the toy records by default); retrieval off, float32."""
     save_records(records if records is not None else toy_records(), root / "cot" / "cot.jsonl")

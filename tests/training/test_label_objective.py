@@ -12,8 +12,8 @@ from relevance.engines.transformers_engine import TransformersEngine
 from relevance.labels import TAOSR1, get_scheme
 from relevance.manifest import read_manifest
 from relevance.prompt import PromptRenderer
-from relevance.types import LabeledPair, Product, RetrievedContext
-from tests.training.conftest import TOY_PAIRS, make_run, toy_records
+from relevance.types import RetrievedContext
+from tests.training.conftest import TOY_PAIRS, make_run, query_group_records, toy_records
 from training.config import build_config
 from training.examples import CotRecord
 from training.label_dpo import sample_pairs
@@ -23,21 +23,10 @@ from training.run import RunLayout
 from training.sft import SftConfig
 
 
-def _group_records() -> list[CotRecord]:
-    """Two queries with three products each (shared prefixes), plus the toy set."""
-    extra = [
-        LabeledPair("red ceramic mug", Product("m2", "Blue glass mug"), 3),
-        LabeledPair("red ceramic mug", Product("m3", "Steel water bottle, a longer title than the others"), 1),
-        LabeledPair("garden hose", Product("h2", "Hose reel cart"), 2),
-        LabeledPair("garden hose", Product("h3", "Garden hose 100 ft"), 4),
-    ]
-    return toy_records() + [CotRecord(p, RetrievedContext(), "", "rules") for p in extra]
-
-
 def test_shared_prefix_forward_equals_each_prompt_scored_alone(tiny_model_dir, cache_dir):
     policy = load_policy(tiny_model_dir, cache_dir, build_config(TuneConfig, {"lora": True, "lora_r": 4}), "cpu", "float32")
     renderer = PromptRenderer(policy.tokenizer, TAOSR1)
-    records = _group_records()
+    records = query_group_records()
     groups = build_groups(renderer, records)
     assert max(g.n for g in groups) == 3  # two queries with three products
     head = LabelHead(policy.model, policy.tokenizer, TAOSR1)
@@ -52,7 +41,7 @@ def test_shared_prefix_forward_equals_each_prompt_scored_alone(tiny_model_dir, c
 def test_gradients_reach_every_lora_layer_through_the_shared_prefix(tiny_model_dir, cache_dir):
     policy = load_policy(tiny_model_dir, cache_dir, build_config(TuneConfig, {"lora": True, "lora_r": 4}), "cpu", "float32")
     renderer = PromptRenderer(policy.tokenizer, TAOSR1)
-    [g] = [g for g in build_groups(renderer, _group_records()) if g.n == 3][:1]
+    [g] = [g for g in build_groups(renderer, query_group_records()) if g.n == 3][:1]
     head = LabelHead(policy.model, policy.tokenizer, TAOSR1)
     logits = label_logits(policy.model, head, g, policy.tokenizer.pad_token_id)
     torch.nn.functional.cross_entropy(logits, head.columns(g.golds)).backward()
@@ -80,7 +69,7 @@ def test_dpo_loss_at_the_reference_is_log2_plus_the_weighted_chosen_nll(tiny_mod
     from training.label_dpo import dpo_step, label_distributions, pair_weights
 
     policy = load_policy(tiny_model_dir, cache_dir, build_config(TuneConfig, {"lora": True, "lora_r": 4}), "cpu", "float32")
-    groups = build_groups(PromptRenderer(policy.tokenizer, TAOSR1), _group_records())
+    groups = build_groups(PromptRenderer(policy.tokenizer, TAOSR1), query_group_records())
     head = LabelHead(policy.model, policy.tokenizer, TAOSR1)
     pad = policy.tokenizer.pad_token_id
     logps = label_distributions(policy.model, head, groups, pad)
@@ -108,7 +97,7 @@ def test_rationale_term_one_record_at_a_time_has_the_padded_batch_gradient(tiny_
 
     policy = load_policy(tiny_model_dir, cache_dir, build_config(TuneConfig, {"lora": True, "lora_r": 4}), "cpu", "float32")
     model, renderer = policy.model, PromptRenderer(policy.tokenizer, TAOSR1)
-    records = [CotRecord(r.pair, r.context, f"because {r.pair.product.title} is what was asked", "rules") for r in _group_records()[:3]]
+    records = [CotRecord(r.pair, r.context, f"because {r.pair.product.title} is what was asked", "rules") for r in query_group_records()[:3]]
     for name, p in model.named_parameters():  # LoRA B starts at zero: give every adapter a gradient path
         if "lora_B" in name:
             torch.nn.init.normal_(p, std=0.02)
@@ -142,7 +131,7 @@ def test_rationale_term_with_the_prompt_detached_has_the_same_loss_and_the_answe
 
     policy = load_policy(tiny_model_dir, cache_dir, build_config(TuneConfig, {"lora": True, "lora_r": 4}), "cpu", "float32")
     model, renderer = policy.model, PromptRenderer(policy.tokenizer, TAOSR1)
-    records = [CotRecord(r.pair, r.context, f"because {r.pair.product.title} is what was asked", "rules") for r in _group_records()[:3]]
+    records = [CotRecord(r.pair, r.context, f"because {r.pair.product.title} is what was asked", "rules") for r in query_group_records()[:3]]
     for name, p in model.named_parameters():
         if "lora_B" in name:
             torch.nn.init.normal_(p, std=0.02)
@@ -181,7 +170,7 @@ def label_pipeline(tmp_path_factory, tiny_model_dir, cache_dir):
     from training.sampling import SamplingConfig
     from training.sft import SftConfig, run_sft
 
-    records = _group_records() * 2
+    records = query_group_records() * 2
     run = make_run(tmp_path_factory.mktemp("label-run"), tiny_model_dir, cache_dir, records)
     common = {"lora": False, "device": "cpu", "log_steps": 1, "save_steps": 100}
     sft = build_config(SftConfig, {**common, "objective": "label", "epochs": 8, "batch_size": 8, "learning_rate": 1e-2,
@@ -211,7 +200,7 @@ def test_label_sft_learns_the_labels_and_reports_its_efficiency(label_pipeline, 
     assert train["loss_last"] < train["loss_first"], train
     assert train["examples_per_s"] > 0 and train["tokens_per_s"] > 0 and train["peak_rss_gb"] > 0
     assert train["precision"] == "float32" and train["threads"] >= 1 and train["device"] == "cpu"  # the run's dtype is float32
-    records = _group_records()
+    records = query_group_records()
     assert _probs_of_gold(Path(out["sft"]["checkpoint"]), cache_dir, records) > _probs_of_gold(tiny_model_dir, cache_dir, records) + 0.1
 
 
@@ -304,7 +293,7 @@ def test_kl_scope_seen_holds_the_prompts_dynamic_sampling_dropped(tiny_model_dir
 
     from training.grpo import GrpoConfig
 
-    records = _group_records()
+    records = query_group_records()
     target = torch.log(torch.tensor([0.01, 0.01, 0.01, 0.97]))  # a reference that favours the last label column
     for scope in ("kept", "seen"):
         step, params, groups, _, probs = _grpo_step_on(
@@ -333,7 +322,7 @@ def test_nll_weight_pulls_every_scored_prompt_towards_its_gold_label(tiny_model_
 
     from training.grpo import GrpoConfig
 
-    records = _group_records()
+    records = query_group_records()
     for weight in (0.0, 1.0):
         step, params, groups, head, probs = _grpo_step_on(
             tiny_model_dir, cache_dir, records, torch.zeros(4), reward_estimate="exact", dynamic_sampling=True,
@@ -494,7 +483,7 @@ def test_lora_label_sft_with_one_seed_trains_the_same_adapter_whatever_the_proce
 
     def adapter(name: str) -> dict[str, torch.Tensor]:
         torch.rand(int(torch.randint(1, 1000, (1,))))  # whatever the process drew before the stage
-        run = make_run(tmp_path / name, tiny_model_dir, cache_dir, _group_records())
+        run = make_run(tmp_path / name, tiny_model_dir, cache_dir, query_group_records())
         policy = load_policy(Path(run_sft(run, cfg)["checkpoint"]), cache_dir, cfg, "cpu", "float32")
         return trainable_parameters(policy.model)
 

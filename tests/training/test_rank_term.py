@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -34,7 +35,7 @@ def test_a_group_with_one_gold_level_adds_nothing_but_keeps_the_graph():
     logits = torch.randn(3, 4, requires_grad=True)
     loss, right = rank_loss_sum(logits, [3, 3, 3], LEVELS, scale=2.0)
     loss.backward()
-    assert float(loss) == 0.0 and right == 0 and float(logits.grad.abs().sum()) == 0.0
+    assert loss.item() == 0.0 and right == 0 and logits.grad.abs().sum().item() == 0.0
 
 
 def test_its_gradient_lifts_the_better_product_and_lowers_the_worse():
@@ -53,24 +54,24 @@ def test_the_config_refuses_a_negative_weight_or_a_scale_that_is_not_positive(va
 
 
 def test_label_sft_with_the_ordering_term_orders_each_querys_products(tmp_path, tiny_model_dir, cache_dir):
+    from safetensors.torch import load_file
+
     from relevance.manifest import read_manifest
-    from relevance.types import LabeledPair, Product, RetrievedContext
-    from tests.training.conftest import make_run
-    from training.examples import CotRecord
+    from tests.training.conftest import make_run, query_group_records
     from training.sft import run_sft
 
-    pairs = [
-        LabeledPair("red ceramic mug", Product("m1", "Red ceramic coffee mug 12 oz"), 4),
-        LabeledPair("red ceramic mug", Product("m2", "Blue glass mug"), 3),
-        LabeledPair("red ceramic mug", Product("m3", "Steel water bottle"), 1),
-        LabeledPair("garden hose", Product("h1", "Garden hose 100 ft"), 4),
-        LabeledPair("garden hose", Product("h2", "Hose reel cart"), 2),
-        LabeledPair("garden hose", Product("h3", "Cordless vacuum cleaner"), 1),
-    ]
-    run = make_run(tmp_path, tiny_model_dir, cache_dir, [CotRecord(p, RetrievedContext(), "", "rules") for p in pairs])
-    cfg = build_config(SftConfig, {"objective": "label", "lora": False, "device": "cpu", "epochs": 12, "batch_size": 6,
-                                   "learning_rate": 5e-3, "lr_scheduler": "constant", "warmup_ratio": 0.0, "log_steps": 1,
-                                   "save_steps": 100, "rationale_fraction": 0.0, "rank_weight": 1.0})
-    history = read_manifest(run_sft(run, cfg)["checkpoint"]).metrics["train"]["history"]
-    assert all(h["rank_pairs"] == 6 for h in history)  # every step takes both queries: three ordered pairs each
+    def train(rank_weight: float) -> Path:
+        run = make_run(tmp_path / f"rank-{rank_weight}", tiny_model_dir, cache_dir, query_group_records())
+        cfg = build_config(SftConfig, {"objective": "label", "lora": False, "device": "cpu", "epochs": 12, "batch_size": 8,
+                                       "learning_rate": 5e-3, "lr_scheduler": "constant", "warmup_ratio": 0.0, "log_steps": 1,
+                                       "save_steps": 100, "rationale_fraction": 0.0, "rank_weight": rank_weight})
+        return Path(run_sft(run, cfg)["checkpoint"])
+
+    ranked, plain = train(1.0), train(0.0)
+    history = read_manifest(ranked).metrics["train"]["history"]
+    assert all(h["rank_pairs"] == 6 for h in history)  # every step takes all four queries: mug and hose three ordered pairs each
     assert history[-1]["rank_loss"] < history[0]["rank_loss"] and history[-1]["rank_acc"] == 1.0
+    assert "rank_loss" not in read_manifest(plain).metrics["train"]["history"][0]  # off by default: no term, no metrics
+    # same seed, same batches: only the term's gradient can tell the two apart
+    weights = [load_file(str(next(d.glob("*.safetensors")))) for d in (ranked, plain)]
+    assert any(not torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
