@@ -22,8 +22,8 @@ import numpy as np
 from relevance.assemble import group_by_query, render_group
 from relevance.engines.base import Engine, GenerationRequest, ScoringGroup
 from relevance.manifest import trained_retrieval
-from relevance.parse import parse_answer
-from relevance.prompt import FieldBudgets, PromptRenderer
+from relevance.parse import ParsedAnswer, parse_answer
+from relevance.prompt import RATIONALE_OPENER, FieldBudgets, PromptRenderer
 from relevance.retrieval_config import Retriever, contexts_for
 from relevance.scoring import DEFAULT_BETA, Scored, score_rows
 from relevance.types import LabeledPair, Product, RetrievedContext
@@ -68,6 +68,7 @@ class ScoringCore:
             renderer = PromptRenderer.for_retrieval(engine.tokenizer, engine.scheme, trained_retrieval(engine.manifest), budgets)
         self.renderer = renderer
         self.scheme = engine.scheme
+        self.opener_ids = engine.tokenizer.encode(RATIONALE_OPENER, add_special_tokens=False)
 
     # -- the steps ------------------------------------------------------------------------
     def retrieve(self, queries: list[str]) -> list[RetrievedContext]:
@@ -92,17 +93,24 @@ class ScoringCore:
     def rows(self, rows: np.ndarray, beta: float = DEFAULT_BETA) -> list[Scored]:
         return score_rows(np.asarray(rows), self.scheme, beta)
 
+    def explain_request(self, group: RenderedGroup, i: int, level: int, max_new_tokens: int) -> GenerationRequest:
+        """The generation request for product `i`: its prompt, `level` forced as the first answer
+        token and the rationale's opener (`RATIONALE_OPENER`, as every training target has it) after it."""
+        forced = [self.label_id(level), *self.opener_ids]
+        return GenerationRequest(group.prompt_ids(i) + forced, max_new_tokens=max_new_tokens)
+
     def explain_requests(self, group: RenderedGroup, levels: Sequence[int], max_new_tokens: int) -> list[GenerationRequest]:
-        """Generation requests that force each product's `level` as the first answer token."""
-        return [
-            GenerationRequest(group.prompt_ids(i) + [self.label_id(level)], max_new_tokens=max_new_tokens)
-            for i, level in enumerate(levels)
-        ]
+        """One `explain_request` per product of the group, product i forced to `levels[i]`."""
+        return [self.explain_request(group, i, level, max_new_tokens) for i, level in enumerate(levels)]
+
+    def parse_explanation(self, level: int, text: str) -> ParsedAnswer:
+        """The answer a generation completed: the forced label and opener, then the model's `text`."""
+        return parse_answer(self.scheme.by_level(level).emit + RATIONALE_OPENER + text, self.scheme)
 
     def parse_explanations(self, levels: Sequence[int], texts: Sequence[str]) -> list[Explanation]:
         out = []
         for level, text in zip(levels, texts, strict=True):
-            parsed = parse_answer(self.scheme.by_level(level).emit + text, self.scheme)
+            parsed = self.parse_explanation(level, text)
             out.append(Explanation(parsed.reasoning, parsed.error))
         return out
 

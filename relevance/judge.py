@@ -2,8 +2,9 @@
 
 A thin face of the scoring core (relevance.core) with eval's calls: the same retrieval,
 prompt, label scoring and CumPT as the service, without HTTP or the request batcher.
-`explain` forces the scored label as the first answer token and lets the model write the
-rationale after it — label first, reasoning after.
+`explain` forces the scored label as the first answer token, then the rationale's opener
+(`relevance.prompt.RATIONALE_OPENER`, as every training target starts), and lets the model
+write the rest — label first, reasoning after.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import numpy as np
 
 from relevance.core import ScoringCore
 from relevance.engines.base import Engine
-from relevance.parse import ParsedAnswer, parse_answer
+from relevance.parse import ParsedAnswer
 from relevance.prompt import FieldBudgets, PromptRenderer
 from relevance.retrieval_config import Retriever
 from relevance.scoring import DEFAULT_BETA, Scored
@@ -46,4 +47,4 @@ class Judge:
         [group] = self.core.render([query], [[product]], contexts)
         [request] = self.core.explain_requests(group, [level], max_new_tokens)
         [text] = self.engine.generate([request])
-        return parse_answer(self.engine.scheme.by_level(level).emit + text, self.engine.scheme)
+        return self.core.parse_explanation(level, text)

@@ -41,6 +41,9 @@ SYSTEM_TEXT = (
 )
 _SENTINEL = "\u0000TAOSR1-SPLIT\u0000"
 RATIONALE_STEPS = ("Query", "Item", "Category match", "Attribute match", "Verdict")
+#: what every trained rationale starts with after the label token (`target_text` with `rationale_text`):
+#: explain forces it, so the model writes step 1's content instead of choosing how to number its steps
+RATIONALE_OPENER = f"\n1. {RATIONALE_STEPS[0]}:"
 
 
 class Tokenizer(Protocol):

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from relevance.core import Explanation, RenderedGroup
-from relevance.engines.base import GenerationRequest, ScoringGroup
+from relevance.engines.base import ScoringGroup
 from relevance.scoring import Scored
 from service.batcher import Job
 from service.deadline import Deadline, ExplainPlan, admit, explain_plan, retry_after
@@ -259,10 +259,7 @@ async def explain_within(
         return out
     core = model.core
     levels = [scored[i].level for i in chosen]
-    requests = [
-        GenerationRequest(group.prompt_ids(i) + [core.label_id(level)], max_new_tokens=plan.max_new_tokens)
-        for i, level in zip(chosen, levels, strict=True)
-    ]
+    requests = [core.explain_request(group, i, level, plan.max_new_tokens) for i, level in zip(chosen, levels, strict=True)]
     t = time.perf_counter()
     future = asyncio.get_running_loop().run_in_executor(svc.engine_executor, model.engine.generate, requests)
     try:
