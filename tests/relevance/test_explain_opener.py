@@ -28,9 +28,24 @@ def test_forced_ids_are_how_every_training_target_starts(core, level):
     assert forced == [core.label_id(level), *core.opener_ids] and len(core.opener_ids) >= 2
 
 
-def test_every_rationale_starts_at_step_one(core):
+class RecordingEngine(TransformersEngine):
+    """The real engine, keeping the requests `generate` was given (what was forced, not what was parsed)."""
+
+    def generate(self, requests):
+        self.seen = list(requests)
+        self.texts = super().generate(requests)
+        return self.texts
+
+
+def test_every_rationale_is_generated_and_read_from_step_one(tiny_model_dir, cache_dir):
+    engine = RecordingEngine(tiny_model_dir, cache_dir=cache_dir, dtype="float32", threads=2)
+    core = ScoringCore(engine)
     [group] = core.prepare(["iphone 13 case"], [[CASE, CASE]])
     explained = core.explain(group, [4, 1], max_new_tokens=6)
-    assert all(e.error is None and e.reasoning.startswith(f"1. {RATIONALE_STEPS[0]}:") for e in explained)
-    answer = Judge(core.engine).explain("iphone 13 case", CASE, 3, max_new_tokens=6)
-    assert answer.level == 3 and answer.reasoning.startswith(RATIONALE_OPENER.strip())
+    for i, (level, request, text, e) in enumerate(zip([4, 1], engine.seen, engine.texts, explained, strict=True)):
+        assert request.prompt_ids == group.prompt_ids(i) + [core.label_id(level), *core.opener_ids]
+        assert e.error is None and e.reasoning == (RATIONALE_OPENER + text).strip()
+    answer = Judge(engine).explain("iphone 13 case", CASE, 3, max_new_tokens=6)
+    [request] = engine.seen
+    assert request.prompt_ids[-len(core.opener_ids) - 1 :] == [core.label_id(3), *core.opener_ids]
+    assert answer.level == 3 and answer.reasoning.startswith(f"1. {RATIONALE_STEPS[0]}:")
