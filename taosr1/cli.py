@@ -392,6 +392,15 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_soup(args) -> int:
+    from training.soup import soup_adapters
+
+    out = soup_adapters([Path(c) for c in args.checkpoint], Path(args.out), weights=args.weight, name=args.name)
+    manifest = json.loads((out / "taosr1.json").read_text())
+    print(json.dumps({"path": str(out), "rank": manifest["recipe"]["soup"]["rank"], "ingredients": len(args.checkpoint)}))
+    return 0
+
+
 def add_training_commands(sub) -> None:
     """`taosr1 train <stage>`, `taosr1 train pipeline` and `taosr1 publish`."""
     from training.config import add_config_arguments
@@ -451,6 +460,16 @@ def add_training_commands(sub) -> None:
     s.add_argument("--cases", help="labelled pairs (JSONL) shipped as the model's cases corpus (default: the run's data/train.jsonl)")
     s.add_argument("--no-cases", action="store_true", help="ship no cases corpus (serving then uses the built-in one)")
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser(
+        "soup",
+        help="average LoRA adapters trained from one parent (e.g. RL seeds) into one adapter: the exact mean of their deltas",
+    )
+    s.add_argument("--checkpoint", action="append", required=True, help="an adapter checkpoint folder (repeat, two or more)")
+    s.add_argument("--out", required=True, help="destination folder (replaced atomically)")
+    s.add_argument("--weight", action="append", type=float, help="one weight per --checkpoint, summing to 1 (default: uniform)")
+    s.add_argument("--name", help="model name recorded in the manifest (default: the first checkpoint's)")
+    s.set_defaults(func=cmd_soup)
 
 
 def add_eval_command(sub) -> None:
@@ -583,11 +602,13 @@ def _user_error_types() -> dict[type, str]:
     try:
         from training.config import ConfigError
         from training.pooled import PoolError
+        from training.soup import SoupError
     except ImportError:  # training's dependencies are not installed: no recipes either
         pass
     else:
         types[ConfigError] = "check the recipe path and its fields (training/recipes/*.yaml, `taosr1 train --help`)"
         types[PoolError] = "pool one run per fold, each evaluated (taosr1 train eval) on the fold it never trained on"
+        types[SoupError] = "soup LoRA adapters trained from one parent, with one --weight per --checkpoint (`taosr1 soup --help`)"
     return types
 
 

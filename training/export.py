@@ -24,7 +24,11 @@ ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
 def run_training_split(checkpoint: Path | str) -> Path | None:
-    """The training split of the run a stage checkpoint belongs to (`<run>/<stage>/final` → `<run>/data/train.jsonl`)."""
+    """The checkpoint's own cases corpus (an exported folder, a soup), else the training split of the run it
+    belongs to (`<run>/<stage>/final` → `<run>/data/train.jsonl`)."""
+    own = Path(checkpoint) / CASES_FILE
+    if own.is_file():
+        return own
     split = Path(checkpoint).resolve().parent.parent / "data" / "train.jsonl"
     return split if split.is_file() else None
 

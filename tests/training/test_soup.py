@@ -1,0 +1,124 @@
+"""`taosr1 soup`: LoRA adapters from one parent averaged into one adapter whose merged weights are the mean of theirs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from relevance.checkpoint import CASES_FILE
+from relevance.manifest import read_manifest
+from taosr1.cli import main
+from tests.helpers.tiny import build_tiny_adapter
+from training.soup import SoupError, soup_adapters
+
+
+def merged_weights(adapter_dir: Path, base_dir: Path) -> dict:
+    """The base with the adapter merged in, as PEFT merges it for serving (fp32 state dict)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    return {k: v.clone() for k, v in PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload().state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def seeds(tmp_path_factory, tiny_model_dir) -> list[Path]:
+    """Three random adapters on the tiny model, as three RL seeds of one run would be."""
+    return [build_tiny_adapter(tmp_path_factory.mktemp(f"seed{i}"), tiny_model_dir, seed=10 + i) for i in range(3)]
+
+
+def with_config(src: Path, dest: Path, **changes) -> Path:
+    shutil.copytree(src, dest)
+    config = json.loads((dest / "adapter_config.json").read_text())
+    config.update(changes)
+    (dest / "adapter_config.json").write_text(json.dumps(config))
+    return dest
+
+
+def test_merged_soup_is_the_weighted_mean_of_the_merged_ingredients(tmp_path, seeds, tiny_model_dir):
+    """Exact: every merged weight of the soup is the weighted mean of the ingredients' merged weights."""
+    singles = [merged_weights(s, tiny_model_dir) for s in seeds]
+    for weights in (None, [0.5, 0.3, 0.2]):
+        out = soup_adapters(seeds, tmp_path / f"soup-{weights}", weights=weights)
+        souped = merged_weights(out, tiny_model_dir)
+        w = weights or [1 / 3] * 3
+        changed = 0
+        for key, value in souped.items():
+            expected = sum(wi * s[key] for wi, s in zip(w, singles, strict=True))
+            assert (value - expected).abs().max().item() < 1e-5, key
+            changed += int(not all(value.equal(s[key]) for s in singles))
+        assert changed > 0  # the adapters touch q/v projections: the soup differs from each ingredient there
+
+
+def test_soup_rank_scaling_and_manifest(tmp_path, seeds):
+    """Rank is the sum of the ingredients', scaling 1; the manifest keeps the contract and lists the ingredients."""
+    out = soup_adapters(seeds, tmp_path / "soup", name="souped")
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert (config["r"], config["lora_alpha"], config["use_rslora"]) == (12, 12, False)
+    manifest, first = read_manifest(out), read_manifest(seeds[0])
+    assert (manifest.kind, manifest.stage, manifest.base_model, manifest.name) == ("adapter", first.stage, first.base_model, "souped")
+    soup = manifest.recipe["soup"]
+    assert [i["path"] for i in soup["ingredients"]] == [str(s.resolve()) for s in seeds]
+    assert [round(i["weight"], 6) for i in soup["ingredients"]] == [round(1 / 3, 6)] * 3
+
+
+def test_rslora_and_mixed_scalings_are_folded_into_b(tmp_path, seeds, tiny_model_dir):
+    """Ingredients with other alphas or rsLoRA still soup to the mean of what each one merges to."""
+    other = with_config(seeds[1], tmp_path / "rs", use_rslora=True, lora_alpha=3)
+    singles = [merged_weights(s, tiny_model_dir) for s in (seeds[0], other)]
+    souped = merged_weights(soup_adapters([seeds[0], other], tmp_path / "soup"), tiny_model_dir)
+    for key, value in souped.items():
+        assert (value - (singles[0][key] + singles[1][key]) / 2).abs().max().item() < 1e-5, key
+
+
+def test_soup_ships_the_shared_training_split_and_export_keeps_it(tmp_path, tiny_model_dir):
+    """Seeds of one run share data/train.jsonl: the soup carries it as cases.jsonl, and `taosr1 export` ships it."""
+    split = '{"query": "q", "product": {"product_id": "p", "title": "t"}, "label": 4}\n'
+    runs = []
+    for i in range(2):
+        run = tmp_path / f"run{i}"
+        (run / "data").mkdir(parents=True)
+        (run / "data" / "train.jsonl").write_text(split)
+        runs.append(build_tiny_adapter(run / "grpo" / "final", tiny_model_dir, seed=20 + i))
+    assert main(["soup", "--checkpoint", str(runs[0]), "--checkpoint", str(runs[1]), "--out", str(tmp_path / "soup")]) == 0
+    assert (tmp_path / "soup" / CASES_FILE).read_text() == split
+    assert main(["export", "--checkpoint", str(tmp_path / "soup"), "--out", str(tmp_path / "served"), "--version", "v1"]) == 0
+    assert (tmp_path / "served" / CASES_FILE).read_text() == split
+    (runs[1].parent.parent / "data" / "train.jsonl").write_text(split + split)  # the seeds no longer share a split
+    soup_adapters(runs, tmp_path / "soup2")
+    assert not (tmp_path / "soup2" / CASES_FILE).exists()
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"target_modules": ["q_proj"]}, "target_modules"),
+        ({"use_dora": True}, "use_dora"),
+        ({"bias": "all"}, "bias"),
+    ],
+)
+def test_incompatible_adapters_are_refused_naming_the_field(tmp_path, seeds, change, field):
+    other = with_config(seeds[1], tmp_path / "other", **change)
+    with pytest.raises(SoupError, match=field):
+        soup_adapters([seeds[0], other], tmp_path / "soup")
+    assert not (tmp_path / "soup").exists()
+
+
+def test_bad_requests_exit_2_with_the_fix(tmp_path, seeds, tiny_model_dir, capsys):
+    """One checkpoint, a full checkpoint, weights that do not sum to 1: exit 2 naming the problem, nothing written."""
+    out = str(tmp_path / "soup")
+    cases = [
+        (["--checkpoint", str(seeds[0])], "at least two"),
+        (["--checkpoint", str(seeds[0]), "--checkpoint", str(tiny_model_dir)], "kind 'full'"),
+        (["--checkpoint", str(seeds[0]), "--checkpoint", str(seeds[1]), "--weight", "0.5", "--weight", "0.6"], "sum to 1"),
+        (["--checkpoint", str(seeds[0]), "--checkpoint", str(seeds[1]), "--weight", "1"], "one weight per checkpoint"),
+    ]
+    for argv, problem in cases:
+        assert main(["soup", *argv, "--out", out]) == 2
+        err = capsys.readouterr().err
+        assert problem in err and "fix:" in err
+        assert not Path(out).exists()
