@@ -406,7 +406,7 @@ def add_training_commands(sub) -> None:
     from training.config import add_config_arguments
     from training.pipeline import SECTIONS, STAGE_SECTIONS
 
-    train = sub.add_parser("train", help="TaoSR1 training stages: cot, baseline, sft, dpo, grpo, eval, or the whole pipeline")
+    train = sub.add_parser("train", help="TaoSR1 training stages: cot, baseline, sft, dpo, grpo, soup, eval, or the whole pipeline")
     stages = train.add_subparsers(dest="stage", required=True)
     helps = {
         "cot": "build 5-step CoT rationales with RAG and a teacher (<run>/cot/cot.jsonl)",
@@ -414,11 +414,12 @@ def add_training_commands(sub) -> None:
         "sft": "supervised fine-tuning on label-first answers (<run>/sft/final)",
         "dpo": "pass@N sampling of the SFT model, preference pairs, DPO (<run>/dpo/final)",
         "grpo": "GRPO with difficulty-based dynamic sampling (<run>/grpo/final)",
+        "soup": "more RL seeds (DPO → GRPO) from the run's SFT, averaged with its GRPO into one adapter (<run>/soup/final)",
         "eval": "per-class F1, macro-F1, accuracy and hallucination rate per stage (<run>/eval/table.md)",
     }
     for stage, sections in STAGE_SECTIONS.items():
         s = stages.add_parser(stage, help=helps[stage])
-        s.add_argument("--recipe", help="recipe YAML (sections run, data, cot, baseline, sft, sampling, dpo, grpo, eval)")
+        s.add_argument("--recipe", help="recipe YAML (sections run, data, cot, baseline, sft, sampling, dpo, grpo, soup, eval)")
         for section in sections:
             add_config_arguments(s, SECTIONS[section])
         s.set_defaults(func=cmd_train_stage)

@@ -1,7 +1,7 @@
-"""Run the TaoSR1 recipe's stages alone or chained: cot → baseline → sft → dpo (with pass@N sampling) → grpo → eval.
+"""Run the TaoSR1 recipe's stages alone or chained: cot → baseline → sft → dpo (with pass@N sampling) → grpo → soup → eval.
 
 A recipe YAML has one section per config dataclass (`run`, `data`, `cot`, `sft`,
-`baseline`, `sampling`, `dpo`, `grpo`, `eval`, `pipeline`); each is layered over the dataclass defaults
+`baseline`, `sampling`, `dpo`, `grpo`, `soup`, `eval`, `pipeline`); each is layered over the dataclass defaults
 and then under command-line overrides (`training.config.build_config`). Stages find each
 other's outputs through `training.run.RunLayout`, and each one is idempotent and resumable,
 so re-running a pipeline skips what is done and continues what was interrupted.
@@ -25,6 +25,7 @@ from training.evaluate import EvalConfig
 from training.grpo import GrpoConfig
 from training.run import DataConfig, RunConfig, RunLayout, log, set_threads
 from training.sampling import SamplingConfig
+from training.seed_soup import SoupConfig
 from training.sft import SftConfig
 
 STAGES = PIPELINE_STAGES
@@ -32,7 +33,7 @@ STAGES = PIPELINE_STAGES
 
 @dataclass
 class PipelineConfig:
-    stages: list[str] = option(list(STAGES), "stages to run, in order (cot, baseline, sft, dpo, grpo, eval)")
+    stages: list[str] = option(list(STAGES), "stages to run, in order (cot, baseline, sft, dpo, grpo, soup, eval)")
     isolate: bool = option(True, "run each stage in a fresh process (returns a stage's memory before the next starts)")
 
     def validate(self) -> None:
@@ -50,6 +51,7 @@ SECTIONS: dict[str, type] = {
     "sampling": SamplingConfig,
     "dpo": DpoConfig,
     "grpo": GrpoConfig,
+    "soup": SoupConfig,
     "eval": EvalConfig,
     "pipeline": PipelineConfig,
 }
@@ -61,6 +63,7 @@ STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
     "sft": ("run", "sft"),
     "dpo": ("run", "sampling", "dpo"),
     "grpo": ("run", "grpo"),
+    "soup": ("run", "soup"),
     "eval": ("run", "data", "eval"),
 }
 
@@ -115,6 +118,10 @@ def run_stage(stage: str, cfgs: dict[str, Any]) -> dict[str, Any]:
         from training.grpo import run_grpo
 
         return run_grpo(run, cfgs["grpo"], layout)
+    if stage == "soup":  # its seeds' DPO and GRPO run as the pipeline runs stages (a fresh process each by default)
+        from training.seed_soup import run_soup
+
+        return run_soup(cfgs, layout, run_stage_isolated if cfgs["pipeline"].isolate else run_stage)
     if stage == "eval":
         from training.evaluate import run_eval
 
@@ -184,5 +191,7 @@ def run_pipeline(recipe_path: Path | str, overrides: dict[str, dict[str, Any]] |
     results = {}
     for stage in cfgs["pipeline"].stages:
         log(f"pipeline: stage {stage}")
-        results[stage] = run_stage_isolated(stage, cfgs) if cfgs["pipeline"].isolate else run_stage(stage, cfgs)
+        # the soup stage isolates its seeds' stages itself (a stage process cannot start its own children)
+        isolated = cfgs["pipeline"].isolate and stage != "soup"
+        results[stage] = run_stage_isolated(stage, cfgs) if isolated else run_stage(stage, cfgs)
     return results

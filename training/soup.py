@@ -107,14 +107,19 @@ def shared_cases(checkpoints: list[Path]) -> Path | None:
 
 
 def soup_adapters(
-    checkpoints: list[Path | str], out_dir: Path | str, *, weights: list[float] | None = None, name: str | None = None
+    checkpoints: list[Path | str],
+    out_dir: Path | str,
+    *,
+    weights: list[float] | None = None,
+    name: str | None = None,
+    stage: str | None = None,
 ) -> Path:
     """Write the weighted mean of `checkpoints`' LoRA deltas (uniform by default) to `out_dir` as one adapter checkpoint.
 
     Every ingredient must be a LoRA adapter over the same base, label scheme, prompt version and
     retrieval config, with the same target modules; averaging only makes sense for adapters
     trained from one parent (e.g. RL seeds of one SFT checkpoint), which the caller vouches for.
-    The manifest is the first ingredient's with `stage` kept when all share it (else "custom"),
+    The manifest is the first ingredient's with `stage` (default: the ingredients' when all share it, else "custom"),
     `parent` kept when all share it (else None), the ingredients with their parents, seeds and
     weights under `recipe["soup"]`, and each one's training summary under
     `metrics["soup"]`. The ingredients' shared training split is copied as `cases.jsonl`.
@@ -150,7 +155,7 @@ def soup_adapters(
     manifest = replace(
         first,
         name=name or first.name,
-        stage=first.stage if len(stages) == 1 else "custom",
+        stage=stage or (first.stage if len(stages) == 1 else "custom"),
         parent=first.parent if len({m.parent for m in manifests}) == 1 else None,
         data_hash=first.data_hash if len({m.data_hash for m in manifests}) == 1 else "",
         metrics={"soup": {"ingredients": train_summaries}},

@@ -45,7 +45,7 @@ def cli_run(tmp_path_factory, tiny_model_dir, cache_dir, index_dir) -> dict:
 
 def test_every_stage_field_has_help_text():
     assert {name: missing_help(cls) for name, cls in SECTIONS.items() if missing_help(cls)} == {}
-    assert set(STAGE_SECTIONS) == {"cot", "baseline", "sft", "dpo", "grpo", "eval"}
+    assert set(STAGE_SECTIONS) == {"cot", "baseline", "sft", "dpo", "grpo", "soup", "eval"}
 
 
 def test_train_sft_produces_a_checkpoint_the_engine_serves(cli_run, tiny_model_dir, cache_dir):
