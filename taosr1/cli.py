@@ -395,9 +395,10 @@ def cmd_export(args) -> int:
 def cmd_soup(args) -> int:
     from training.soup import soup_adapters
 
-    out = soup_adapters([Path(c) for c in args.checkpoint], Path(args.out), weights=args.weight, name=args.name)
+    out = soup_adapters([Path(c) for c in args.checkpoint], Path(args.out), weights=args.weight, name=args.name, rank=args.rank)
     manifest = json.loads((out / "taosr1.json").read_text())
-    print(json.dumps({"path": str(out), "rank": manifest["recipe"]["soup"]["rank"], "ingredients": len(args.checkpoint)}))
+    summary = {"path": str(out), "rank": manifest["recipe"]["soup"]["rank"], "ingredients": len(args.checkpoint)}
+    print(json.dumps({**summary, **{k: v for k, v in manifest["metrics"]["soup"].items() if k.startswith("energy")}}))
     return 0
 
 
@@ -470,6 +471,10 @@ def add_training_commands(sub) -> None:
     s.add_argument("--out", required=True, help="destination folder (replaced atomically)")
     s.add_argument("--weight", action="append", type=float, help="one weight per --checkpoint, summing to 1 (default: uniform)")
     s.add_argument("--name", help="model name recorded in the manifest (default: the first checkpoint's)")
+    s.add_argument(
+        "--rank", type=int,
+        help="store the soup as the best rank-N approximation of the mean delta (default: exact, the ingredients' ranks summed)",
+    )
     s.set_defaults(func=cmd_soup)
 
 

@@ -32,10 +32,15 @@ SEED_STAGES = ("dpo", "grpo")
 @dataclass
 class SoupConfig:
     seeds: list[int] = option([], "more RL seeds (DPO → GRPO from the run's SFT) whose GRPO checkpoints are averaged with the run's own")
+    rank: int | None = option(
+        None, "store the soup as the best rank-N approximation of the mean delta (None: exact, the seeds' ranks summed)"
+    )
 
     def validate(self) -> None:
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"soup.seeds {self.seeds} repeats a seed")
+        if self.rank is not None and self.rank < 1:
+            raise ValueError(f"soup.rank {self.rank} must be a positive number of LoRA dimensions (or None for exact)")
 
 
 def seed_dir(layout: RunLayout, seed: int) -> Path:
@@ -80,6 +85,6 @@ def run_soup(cfgs: dict[str, Any], layout: RunLayout, run_one: Callable[[str, di
             log(f"soup: seed {seed}, stage {stage}")
             summaries[f"seed{seed}.{stage}"] = run_one(stage, seed_configs(cfgs, layout, seed))
     ingredients = [own, *(RunLayout(seed_dir(layout, s)).final("grpo") for s in seeds)]
-    out = soup_adapters(ingredients, layout.final("soup"), name="taosr1-soup", stage="soup")
+    out = soup_adapters(ingredients, layout.final("soup"), name="taosr1-soup", stage="soup", rank=soup.rank)
     log(f"soup: {len(ingredients)} GRPO checkpoints (seeds {[run.seed, *seeds]}) averaged into {out}")
     return {"final": str(out), "seeds": [run.seed, *seeds], "stages": summaries}

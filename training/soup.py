@@ -95,6 +95,33 @@ def soup_tensors(tensors: list[dict[str, Any]], scalings: list[float], weights: 
     return out
 
 
+def truncate_rank(tensors: dict[str, Any], rank: int) -> tuple[dict[str, Any], list[float]]:
+    """Each module's B·A replaced by its best rank-`rank` approximation (truncated SVD, Eckart–Young).
+
+    B·A has rank at most R (the concatenated rank), so the SVD runs on an R×R core: B = Q_b R_b,
+    Aᵀ = Q_a R_a, B·A = Q_b (R_b R_aᵀ) Q_aᵀ. The kept singular values are split evenly between the
+    new A and B (√S each), which keeps both in bf16's comfortable range. Returns the new tensors
+    and, per module, the share of B·A's squared Frobenius norm kept.
+    """
+    import torch
+
+    out: dict[str, Any] = {}
+    kept: list[float] = []
+    for key in sorted(k for k in tensors if k.endswith(".lora_A.weight")):
+        b_key = key.replace(".lora_A.weight", ".lora_B.weight")
+        a, b = tensors[key].to(torch.float64), tensors[b_key].to(torch.float64)
+        q_b, r_b = torch.linalg.qr(b)
+        q_a, r_a = torch.linalg.qr(a.T)
+        u, sv, vh = torch.linalg.svd(r_b @ r_a.T)
+        k = min(rank, sv.numel())
+        root = sv[:k].sqrt()
+        out[b_key] = ((q_b @ u[:, :k]) * root).to(torch.float32).contiguous()
+        out[key] = (root[:, None] * (vh[:k] @ q_a.T)).to(torch.float32).contiguous()
+        total = float((sv**2).sum())
+        kept.append(float((sv[:k] ** 2).sum()) / total if total > 0 else 1.0)
+    return out, kept
+
+
 def shared_cases(checkpoints: list[Path]) -> Path | None:
     """The training split the ingredients share (their cases corpus), or None when they do not share one."""
     from training.export import run_training_split
@@ -106,6 +133,13 @@ def shared_cases(checkpoints: list[Path]) -> Path | None:
     return splits[0] if all(s.read_bytes() == first for s in splits[1:]) else None
 
 
+def _kept_summary(kept: list[float]) -> dict[str, float]:
+    """How much of the mean delta a rank truncation kept (nothing to say for an exact soup)."""
+    if not kept:
+        return {}
+    return {"energy_kept_min": round(min(kept), 6), "energy_kept_mean": round(sum(kept) / len(kept), 6)}
+
+
 def soup_adapters(
     checkpoints: list[Path | str],
     out_dir: Path | str,
@@ -113,6 +147,7 @@ def soup_adapters(
     weights: list[float] | None = None,
     name: str | None = None,
     stage: str | None = None,
+    rank: int | None = None,
 ) -> Path:
     """Write the weighted mean of `checkpoints`' LoRA deltas (uniform by default) to `out_dir` as one adapter checkpoint.
 
@@ -123,6 +158,9 @@ def soup_adapters(
     `parent` kept when all share it (else None), the ingredients with their parents, seeds and
     weights under `recipe["soup"]`, and each one's training summary under
     `metrics["soup"]`. The ingredients' shared training split is copied as `cases.jsonl`.
+    With `rank`, the soup is stored as each module's best rank-`rank` approximation of the mean
+    delta (`truncate_rank`; the share of it kept is recorded) instead of exactly at rank Σ r_i:
+    the size of one ingredient instead of their sum.
     """
     from safetensors.torch import load_file, save_file
 
@@ -141,8 +179,14 @@ def soup_adapters(
     configs = [_read_config(p) for p in paths]
     _check_shared(paths, manifests, configs)
     tensors = [load_file(str(p / WEIGHTS_FILE)) for p in paths]
+    if rank is not None and rank < 1:
+        raise SoupError(f"rank {rank} must be a positive number of LoRA dimensions")
     souped = soup_tensors(tensors, [lora_scaling(c) for c in configs], weights)
-    rank = sum(c["r"] for c in configs)
+    exact_rank = sum(c["r"] for c in configs)
+    kept: list[float] = []
+    if rank is not None and rank < exact_rank:
+        souped, kept = truncate_rank(souped, rank)
+    rank = min(rank or exact_rank, exact_rank)
     config = {**configs[0], "r": rank, "lora_alpha": rank, "use_rslora": False}
     first = manifests[0]
     stages = {m.stage for m in manifests}
@@ -158,8 +202,8 @@ def soup_adapters(
         stage=stage or (first.stage if len(stages) == 1 else "custom"),
         parent=first.parent if len({m.parent for m in manifests}) == 1 else None,
         data_hash=first.data_hash if len({m.data_hash for m in manifests}) == 1 else "",
-        metrics={"soup": {"ingredients": train_summaries}},
-        recipe={**first.recipe, "soup": {"ingredients": ingredients, "rank": rank}},
+        metrics={"soup": {"ingredients": train_summaries, **_kept_summary(kept)}},
+        recipe={**first.recipe, "soup": {"ingredients": ingredients, "rank": rank, "exact_rank": exact_rank}},
         notes=f"uniform-weight soup of {len(paths)} adapters" if len(set(weights)) == 1 else f"weighted soup of {len(paths)} adapters",
     )
     cases = shared_cases(paths)

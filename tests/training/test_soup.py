@@ -54,6 +54,36 @@ def test_merged_soup_is_the_weighted_mean_of_the_merged_ingredients(tmp_path, se
         assert changed > 0  # the adapters touch q/v projections: the soup differs from each ingredient there
 
 
+def test_a_rank_capped_soup_is_the_best_low_rank_approximation_of_the_mean_delta(tmp_path, seeds, tiny_model_dir):
+    """With --rank k each module's merged delta is the truncated SVD of the exact soup's delta (Eckart–Young), and
+    the manifest says how much of it was kept; k at or above the exact rank changes nothing."""
+    import torch
+
+    base = merged_weights_of_base(tiny_model_dir)
+    exact = merged_weights(soup_adapters(seeds, tmp_path / "exact"), tiny_model_dir)
+    out = soup_adapters(seeds, tmp_path / "rank4", rank=4)
+    assert json.loads((out / "adapter_config.json").read_text())["r"] == 4
+    capped = merged_weights(out, tiny_model_dir)
+    touched = [k for k in base if not exact[k].equal(base[k])]
+    assert touched and all(k.endswith(("q_proj.weight", "v_proj.weight")) for k in touched)
+    for key in touched:
+        u, sv, vh = torch.linalg.svd((exact[key] - base[key]).double())
+        best = (u[:, :4] * sv[:4]) @ vh[:4]
+        assert ((capped[key] - base[key]).double() - best).abs().max().item() < 1e-5, key
+        assert sv[4:].sum() > 0  # the exact delta has rank > 4: the cap really truncated
+    kept = read_manifest(out).metrics["soup"]
+    assert 0 < kept["energy_kept_min"] <= kept["energy_kept_mean"] < 1
+    same = merged_weights(soup_adapters(seeds, tmp_path / "rank99", rank=99), tiny_model_dir)
+    assert all((same[k] - exact[k]).abs().max().item() < 1e-6 for k in touched)
+
+
+def merged_weights_of_base(base_dir: Path) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return {k: v.clone() for k, v in AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32).state_dict().items()}
+
+
 def test_soup_rank_scaling_and_manifest(tmp_path, seeds):
     """Rank is the sum of the ingredients', scaling 1; the manifest keeps the contract and lists the ingredients."""
     out = soup_adapters(seeds, tmp_path / "soup", name="souped")
@@ -116,6 +146,7 @@ def test_bad_requests_exit_2_with_the_fix(tmp_path, seeds, tiny_model_dir, capsy
         (["--checkpoint", str(seeds[0]), "--checkpoint", str(tiny_model_dir)], "kind 'full'"),
         (["--checkpoint", str(seeds[0]), "--checkpoint", str(seeds[1]), "--weight", "0.5", "--weight", "0.6"], "sum to 1"),
         (["--checkpoint", str(seeds[0]), "--checkpoint", str(seeds[1]), "--weight", "1"], "one weight per checkpoint"),
+        (["--checkpoint", str(seeds[0]), "--checkpoint", str(seeds[1]), "--rank", "0"], "positive number"),
     ]
     for argv, problem in cases:
         assert main(["soup", *argv, "--out", out]) == 2
