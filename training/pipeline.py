@@ -191,7 +191,8 @@ def run_pipeline(recipe_path: Path | str, overrides: dict[str, dict[str, Any]] |
     results = {}
     for stage in cfgs["pipeline"].stages:
         log(f"pipeline: stage {stage}")
-        # the soup stage isolates its seeds' stages itself (a stage process cannot start its own children)
+        # the soup stage runs in this process: it starts a fresh process for each of its seeds' stages itself,
+        # and its own work (averaging adapters) takes seconds
         isolated = cfgs["pipeline"].isolate and stage != "soup"
         results[stage] = run_stage_isolated(stage, cfgs) if isolated else run_stage(stage, cfgs)
     return results

@@ -17,6 +17,7 @@ import math
 import os
 import shutil
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,8 @@ def soup_adapters(
         raise SoupError(f"{len(weights)} weights for {len(paths)} checkpoints; give one weight per checkpoint")
     if any(w < 0 for w in weights) or not math.isclose(sum(weights), 1.0, abs_tol=1e-6):
         raise SoupError(f"weights {weights} must be non-negative and sum to 1")
+    if rank is not None and rank < 1:
+        raise SoupError(f"rank {rank} must be a positive number of LoRA dimensions")
     manifests = [read_manifest(p) for p in paths]
     for path, manifest in zip(paths, manifests, strict=True):
         if manifest.kind != "adapter":
@@ -179,8 +182,6 @@ def soup_adapters(
     configs = [_read_config(p) for p in paths]
     _check_shared(paths, manifests, configs)
     tensors = [load_file(str(p / WEIGHTS_FILE)) for p in paths]
-    if rank is not None and rank < 1:
-        raise SoupError(f"rank {rank} must be a positive number of LoRA dimensions")
     souped = soup_tensors(tensors, [lora_scaling(c) for c in configs], weights)
     exact_rank = sum(c["r"] for c in configs)
     kept: list[float] = []
@@ -199,6 +200,7 @@ def soup_adapters(
     manifest = replace(
         first,
         name=name or first.name,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),  # a new model, not the first ingredient
         stage=stage or (first.stage if len(stages) == 1 else "custom"),
         parent=first.parent if len({m.parent for m in manifests}) == 1 else None,
         data_hash=first.data_hash if len({m.data_hash for m in manifests}) == 1 else "",
