@@ -12,6 +12,7 @@ nothing. Knows nothing about training; reads and writes checkpoint folders only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -141,6 +142,14 @@ def _kept_summary(kept: list[float]) -> dict[str, float]:
     return {"energy_kept_min": round(min(kept), 6), "energy_kept_mean": round(sum(kept) / len(kept), 6)}
 
 
+def soup_data_hash(hashes: list[str]) -> str:
+    """The ingredients' data hash when they share one, else a hash of their distinct hashes (order-free)."""
+    distinct = sorted(set(hashes))
+    if len(distinct) == 1:
+        return distinct[0]
+    return hashlib.sha256("+".join(distinct).encode()).hexdigest()[:16]
+
+
 def soup_adapters(
     checkpoints: list[Path | str],
     out_dir: Path | str,
@@ -193,7 +202,7 @@ def soup_adapters(
     stages = {m.stage for m in manifests}
     ingredients = [
         {"path": str(p.resolve()), "weight": w, "parent": m.parent, "version": m.version,
-         "seed": (m.recipe.get("run") or {}).get("seed")}
+         "seed": (m.recipe.get("run") or {}).get("seed"), "data_hash": m.data_hash}
         for p, m, w in zip(paths, manifests, weights, strict=True)
     ]
     train_summaries = [{k: v for k, v in (m.metrics.get("train") or {}).items() if k != "history"} for m in manifests]
@@ -203,7 +212,7 @@ def soup_adapters(
         created=datetime.now(UTC).isoformat(timespec="seconds"),  # a new model, not the first ingredient
         stage=stage or (first.stage if len(stages) == 1 else "custom"),
         parent=first.parent if len({m.parent for m in manifests}) == 1 else None,
-        data_hash=first.data_hash if len({m.data_hash for m in manifests}) == 1 else "",
+        data_hash=soup_data_hash([m.data_hash for m in manifests]),
         metrics={"soup": {"ingredients": train_summaries, **_kept_summary(kept)}},
         recipe={**first.recipe, "soup": {"ingredients": ingredients, "rank": rank, "exact_rank": exact_rank}},
         notes=f"uniform-weight soup of {len(paths)} adapters" if len(set(weights)) == 1 else f"weighted soup of {len(paths)} adapters",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from relevance.checkpoint import CASES_FILE
-from relevance.manifest import read_manifest
+from relevance.manifest import read_manifest, write_manifest
 from taosr1.cli import main
 from tests.helpers.tiny import build_tiny_adapter
 from training.soup import SoupError, soup_adapters
@@ -94,6 +95,20 @@ def test_soup_rank_scaling_and_manifest(tmp_path, seeds):
     soup = manifest.recipe["soup"]
     assert [i["path"] for i in soup["ingredients"]] == [str(s.resolve()) for s in seeds]
     assert [round(i["weight"], 6) for i in soup["ingredients"]] == [round(1 / 3, 6)] * 3
+
+
+def test_the_soup_names_its_training_data_even_when_ingredients_differ(tmp_path, seeds):
+    """Shared data keeps its hash; ingredients trained on different data give a hash of theirs (order-free), never none."""
+    copies = []
+    for i, (src, data_hash) in enumerate(zip(seeds, ["aaaa", "bbbb", "aaaa"], strict=True)):
+        dest = shutil.copytree(src, tmp_path / f"in{i}")
+        write_manifest(dest, replace(read_manifest(dest), data_hash=data_hash))
+        copies.append(dest)
+    mixed = read_manifest(soup_adapters(copies, tmp_path / "mixed"))
+    reordered = read_manifest(soup_adapters(copies[::-1], tmp_path / "reordered"))
+    assert mixed.data_hash and mixed.data_hash not in ("aaaa", "bbbb") and mixed.data_hash == reordered.data_hash
+    assert [i["data_hash"] for i in mixed.recipe["soup"]["ingredients"]] == ["aaaa", "bbbb", "aaaa"]
+    assert read_manifest(soup_adapters([copies[0], copies[2]], tmp_path / "shared")).data_hash == "aaaa"
 
 
 def test_rslora_and_mixed_scalings_are_folded_into_b(tmp_path, seeds, tiny_model_dir):
