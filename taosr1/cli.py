@@ -223,6 +223,7 @@ def cmd_eval(args) -> int:
 
     from relevance.metrics import bootstrap_interval, classification_report, gold_nll
     from relevance.ranking_metrics import ranking_report
+    from training.evaluate import by_query_interval
 
     settings = _settings(engine=args.engine, retrieval=False if args.no_retrieval else None)
     pairs = _load_eval_pairs(args.data, args.format)
@@ -238,6 +239,7 @@ def cmd_eval(args) -> int:
     gold, pred = [p.level for p in pairs], [s.level for s in scored]
     report = classification_report(gold, pred)
     report["macro_f1_ci90"] = [round(v, 4) for v in bootstrap_interval(gold, pred)]
+    report.update(by_query_interval(gold, pred, [p.query for p in pairs]))
     report["gold_nll"] = gold_nll(gold, [getattr(s, "probs", None) for s in scored])
     report["ranking"] = ranking_report(gold, [s.score for s in scored], [p.query for p in pairs])
     if args.per_pair:
@@ -478,6 +480,38 @@ def add_training_commands(sub) -> None:
     s.set_defaults(func=cmd_soup)
 
 
+def cmd_compare(args) -> int:
+    from training.compare import compare_reports, load_report, queries_by_pair_key
+
+    a, b = load_report(Path(args.a), args.eval_set), load_report(Path(args.b), args.eval_set)
+    queries = queries_by_pair_key(args.data, args.format) if args.data else None
+    result = {"a_report": args.a, "b_report": args.b, **compare_reports(a, b, queries_by_pair=queries)}
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2))
+    print(json.dumps(result))
+    return 0
+
+
+def add_compare_command(sub) -> None:
+    """`taosr1 compare`: judge A minus judge B on the pairs two per-pair eval reports share."""
+    s = sub.add_parser(
+        "compare",
+        help="paired difference of two per-pair eval reports (taosr1 eval --per-pair --out): macro-F1 and accuracy of A "
+        "minus B on their shared pairs, with 90%% bootstrap intervals over pairs and over queries",
+    )
+    s.add_argument("a", help="report of judge A (`taosr1 eval --per-pair --out FILE`, or a run's eval/<stage>.json)")
+    s.add_argument("b", help="report of judge B, on the same labelled file")
+    s.add_argument("--set", dest="eval_set", help="with a run's eval/<stage>.json: the set to compare (e.g. esci-more-held)")
+    s.add_argument(
+        "--data",
+        help="the labelled file both scored (FILE or FILE#fold=K/N): gives each pair its query for the by-query interval "
+        "when the reports predate `query_keys`",
+    )
+    s.add_argument("--format", choices=["esci", "wands", "jsonl"], help="format of --data")
+    s.add_argument("--out", help="also write the comparison (indented JSON) here")
+    s.set_defaults(func=cmd_compare)
+
+
 def add_eval_command(sub) -> None:
     """`taosr1 eval`: score a labelled file (or one query fold of it) with a judge."""
     s = sub.add_parser("eval", help="score a labelled file and print per-class F1, macro-F1, accuracy as JSON")
@@ -559,6 +593,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_index_build)
 
     add_eval_command(sub)
+    add_compare_command(sub)
 
     data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
     s = data.add_parser("synth", help="write seeded synthetic labelled pairs as JSONL")
@@ -606,6 +641,7 @@ def _user_error_types() -> dict[type, str]:
         FileNotFoundError: "check the path",
     }
     try:
+        from training.compare import CompareError
         from training.config import ConfigError
         from training.pooled import PoolError
         from training.soup import SoupError
@@ -613,6 +649,7 @@ def _user_error_types() -> dict[type, str]:
         pass
     else:
         types[ConfigError] = "check the recipe path and its fields (training/recipes/*.yaml, `taosr1 train --help`)"
+        types[CompareError] = "compare two `taosr1 eval --per-pair --out` reports of the same labelled file (`taosr1 compare --help`)"
         types[PoolError] = "pool one run per fold, each evaluated (taosr1 train eval) on the fold it never trained on"
         types[SoupError] = "soup LoRA adapters trained from one parent, with one --weight per --checkpoint (`taosr1 soup --help`)"
     return types

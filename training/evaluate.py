@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from relevance.labels import TAOSR1
-from relevance.metrics import bootstrap_interval, classification_report, gold_nll
+from relevance.metrics import bootstrap_interval, classification_report, gold_nll, query_interval
 from relevance.parse import verdict_level
 from relevance.ranking_metrics import ranking_report
 from relevance.scoring import DEFAULT_BETA
@@ -31,7 +31,7 @@ from relevance.stages import EVAL_STAGES, REFERENCE_STAGES
 from relevance.types import LabeledPair
 from training.config import option
 from training.confusion_plot import plot_stage
-from training.data.folds import pair_key
+from training.data.folds import pair_key, query_key
 from training.run import DataConfig, RunConfig, RunLayout, eval_sets, log, open_retriever
 
 
@@ -89,6 +89,7 @@ def per_pair_records(pairs: list[LabeledPair], scored) -> dict[str, Any]:
         "pred": [s.level for s in scored],
         "scores": [round(s.score, 6) for s in scored],
         "pair_keys": [pair_key(p) for p in pairs],
+        "query_keys": [query_key(p.query) for p in pairs],
         "gold_probs": [s.probs.get(g) if getattr(s, "probs", None) else None for s, g in zip(scored, gold, strict=True)],
         "prob_levels": list(TAOSR1.level_values),
         "probs": [
@@ -98,12 +99,26 @@ def per_pair_records(pairs: list[LabeledPair], scored) -> dict[str, Any]:
     }
 
 
+def by_query_interval(gold: list[int], pred: list[int | None], queries: list[str]) -> dict[str, Any]:
+    """The set's query count and its macro-F1 interval from resampling whole queries (None under
+    `relevance.metrics.MIN_QUERIES_FOR_INTERVAL` queries): next to `macro_f1_ci90`, which resamples
+    pairs and is too narrow when a query has many products.
+
+    >>> r = by_query_interval([4, 1] * 10, [4, 1] * 10, [f"q{i // 2}" for i in range(20)])
+    >>> r["queries"], r["macro_f1_ci90_by_query"]
+    (10, [1.0, 1.0])
+    """
+    keys = [query_key(q) for q in queries]
+    return {"queries": len(set(keys)), "macro_f1_ci90_by_query": query_interval(gold, pred, keys)}
+
+
 def evaluate_judge(judge, pairs: list[LabeledPair], cfg: EvalConfig) -> dict[str, Any]:
     """Metrics of one engine-backed judge on labelled pairs."""
     scored = judge.score_pairs([p.query for p in pairs], [p.product for p in pairs], beta=cfg.beta)
     gold, pred = [p.level for p in pairs], [s.level for s in scored]
     report = classification_report(gold, pred)
     report["macro_f1_ci90"] = [round(v, 4) for v in bootstrap_interval(gold, pred)]
+    report.update(by_query_interval(gold, pred, [p.query for p in pairs]))
     report["gold_nll"] = gold_nll(gold, [getattr(s, "probs", None) for s in scored])
     report.update(per_pair_records(pairs, scored))
     report["ranking"] = ranking_report(gold, report["scores"], [p.query for p in pairs])
@@ -161,6 +176,7 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         for set_name, r in results[stage]["sets"].items():
             row = {"stage": stage, "set": set_name, "n": r["n"], "accuracy": round(r["accuracy"], 4), "macro_f1": round(r["macro_f1"], 4)}
             row["macro_f1_ci90"] = r.get("macro_f1_ci90")
+            row["macro_f1_ci90_by_query"] = r.get("macro_f1_ci90_by_query")
             row["balanced_accuracy"] = round(r["balanced_accuracy"], 4) if "balanced_accuracy" in r else None
             row["gold_nll"] = round(r["gold_nll"], 4) if r.get("gold_nll") is not None else None
             row["auc_exact"] = (r.get("ranking") or {}).get("auc_exact")  # ranking quality of the score (relevance.ranking_metrics)
@@ -196,6 +212,9 @@ def paired_differences(results: dict[str, dict[str, Any]], against: tuple[str, .
                     ci = bootstrap_interval(r["gold"], r["pred"], metric, other=o["pred"])
                     row[f"{metric}_diff"] = round(mine[metric] - theirs[metric], 4)
                     row[f"{metric}_diff_ci90"] = [round(v, 4) for v in ci]
+                queries = r.get("query_keys")
+                if queries is not None and queries == o.get("query_keys"):
+                    row["macro_f1_diff_ci90_by_query"] = query_interval(r["gold"], r["pred"], queries, other=o["pred"])
                 rows.append(row)
     return rows
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from relevance.datasets.jsonl import load_jsonl
-from relevance.metrics import bootstrap_interval, classification_report
+from relevance.metrics import bootstrap_interval, classification_report, query_interval
 from relevance.ranking_metrics import ranking_report
 from relevance.stages import EVAL_STAGES
 from training.data.folds import pair_key
@@ -50,6 +50,10 @@ def _pooled_report(parts: list[dict[str, Any]]) -> dict[str, Any]:
     pred = [x for p in parts for x in p["pred"]]
     report = classification_report(gold, pred)
     report["macro_f1_ci90"] = [round(v, 4) for v in bootstrap_interval(gold, pred)]
+    if all(p.get("query_keys") is not None for p in parts):
+        report["query_keys"] = [q for p in parts for q in p["query_keys"]]
+        report["queries"] = len(set(report["query_keys"]))
+        report["macro_f1_ci90_by_query"] = query_interval(gold, pred, report["query_keys"])
     probs = [x for p in parts for x in p.get("gold_probs") or [None] * len(p["gold"])]
     report["gold_nll"] = None if any(x is None for x in probs) else sum(-math.log(max(x, 1e-6)) for x in probs) / len(probs)
     report["gold"], report["pred"] = gold, pred
@@ -118,7 +122,7 @@ def pool_runs(run_dirs: list[Path], set_name: str) -> dict[str, Any]:
         "runs": [str(r) for r in run_dirs],
         "set": set_name,
         "n": len(keys),
-        "stages": {s: {k: v for k, v in pooled[s]["sets"][set_name].items() if k not in ("gold", "pred")} for s in stages},
+        "stages": {s: {k: v for k, v in pooled[s]["sets"][set_name].items() if k not in ("gold", "pred", "query_keys")} for s in stages},
         "rows": rows,
         "paired": paired_differences(pooled),
     }

@@ -1,4 +1,4 @@
-"""classification_report: exact numbers on hand-computed examples."""
+"""classification_report on hand-computed examples, and the bootstrap intervals (over pairs and over whole queries)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from relevance.metrics import classification_report, gold_nll
+from relevance.metrics import (
+    MIN_QUERIES_FOR_INTERVAL,
+    bootstrap_interval,
+    classification_report,
+    gold_nll,
+    query_interval,
+)
 
 
 def test_hand_computed_example() -> None:
@@ -88,3 +94,41 @@ def test_gold_nll_reads_the_gold_levels_probability() -> None:
     assert gold_nll([4, 1], probs) == pytest.approx((-math.log(0.7) - math.log(0.25)) / 2)
     assert gold_nll([2], [{4: 1.0}]) == pytest.approx(-math.log(1e-6))  # floored, not infinite
     assert gold_nll([4], [None]) is None and gold_nll([], []) is None
+
+
+def _clustered_example() -> tuple[list[int], list[int], list[int]]:
+    """Twenty queries of ten pairs; the judge gets a whole query right or a whole query wrong."""
+    gold, pred, queries = [], [], []
+    for q in range(20):
+        right = q % 2 == 0
+        for i in range(10):
+            level = 4 if i % 2 else 1
+            gold.append(level)
+            pred.append(level if right else 5 - level)
+            queries.append(q)
+    return gold, pred, queries
+
+
+def test_a_query_bootstrap_is_wider_than_a_pair_bootstrap_when_a_query_decides_its_pairs() -> None:
+    gold, pred, queries = _clustered_example()
+    lo_pairs, hi_pairs = bootstrap_interval(gold, pred, "accuracy", rounds=400)
+    lo_queries, hi_queries = bootstrap_interval(gold, pred, "accuracy", rounds=400, groups=queries)
+    assert lo_queries <= 0.5 <= hi_queries and lo_pairs <= 0.5 <= hi_pairs
+    # 200 pairs but 20 independent outcomes: the honest interval is about sqrt(10) times wider
+    assert (hi_queries - lo_queries) > 2 * (hi_pairs - lo_pairs)
+
+
+def test_a_query_bootstrap_of_one_pair_per_query_is_the_pair_bootstrap() -> None:
+    gold, pred, _ = _clustered_example()
+    singletons = list(range(len(gold)))
+    assert bootstrap_interval(gold, pred, "accuracy", rounds=300, groups=singletons) == bootstrap_interval(gold, pred, "accuracy", rounds=300)
+
+
+def test_query_interval_needs_five_queries_and_one_group_per_pair() -> None:
+    gold, pred, queries = _clustered_example()
+    four_queries = [q % (MIN_QUERIES_FOR_INTERVAL - 1) for q in queries]
+    assert query_interval(gold, pred, four_queries) is None
+    interval = query_interval(gold, pred, queries, "accuracy", other=[1] * len(gold))
+    assert interval is not None and interval[0] < interval[1]
+    with pytest.raises(ValueError, match="groups"):
+        bootstrap_interval(gold, pred, groups=queries[:-1])

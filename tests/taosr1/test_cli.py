@@ -61,6 +61,19 @@ def test_eval_per_pair_keeps_each_pairs_gold_prediction_and_level_probabilities(
     assert report["macro_f1"] == json.loads(r.stdout)["macro_f1"]
     plain = json.loads(run_cli(*args, env=env).stdout)
     assert "probs" not in plain and "gold" not in plain  # per-pair records only on request
+    # each pair's query is recorded as a key, so a comparison can resample whole queries
+    from relevance.datasets.loaders import load_pairs
+    from training.data.folds import query_key
+
+    assert report["query_keys"] == [query_key(p.query) for p in load_pairs(FIXTURE, "esci")[:6]]
+    assert report["queries"] == len(set(report["query_keys"])) and plain["queries"] == report["queries"]
+    assert len(report["macro_f1_ci90_by_query"]) == 2
+    # `taosr1 compare` of a report with itself: the same judge, no difference, on every pair
+    same = run_cli("compare", str(out), str(out))
+    assert same.returncode == 0, same.stderr
+    diff = json.loads(same.stdout)
+    assert diff["n"] == 6 and diff["queries"] == report["queries"] and diff["a"] == diff["b"]
+    assert diff["macro_f1_diff"] == 0 and diff["macro_f1_diff_ci90"] == [0, 0] and diff["macro_f1_diff_ci90_by_query"] == [0, 0]
 
 
 def test_eval_scores_one_query_fold_of_a_file_as_recipes_name_it(tiny_model_dir, index_dir, cache_dir):

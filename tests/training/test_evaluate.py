@@ -15,9 +15,9 @@ from relevance.judge import Judge
 from relevance.labels import TAOSR1
 from relevance.metrics import classification_report
 from training.config import build_config
-from training.data.folds import pair_key
+from training.data.folds import pair_key, query_key
 from training.data.synthetic import generate_hard_set
-from training.evaluate import EvalConfig, hallucination, markdown_table, run_eval
+from training.evaluate import EvalConfig, hallucination, markdown_table, paired_differences, run_eval
 from training.run import DataConfig, RunConfig, RunLayout
 
 ESCI = Path(__file__).resolve().parents[2] / "training" / "data" / "fixtures" / "esci_dev.csv"
@@ -70,7 +70,28 @@ def test_run_eval_writes_a_per_stage_table_from_the_serving_path(tmp_path, label
     assert report["balanced_accuracy"] == expected["balanced_accuracy"] and report["gold_nll"] > 0
     # each pair is identified and carries its gold level's probability, so folds can be pooled
     assert report["pair_keys"] == [pair_key(p) for p in pairs]
+    assert report["query_keys"] == [query_key(p.query) for p in pairs] and report["queries"] == len({p.query for p in pairs})
+    assert "macro_f1_ci90_by_query" in rows[0]
     assert report["gold_probs"] == [pytest.approx(s.probs[p.level], abs=1e-6) for s, p in zip(scored, pairs, strict=True)]
     # and every level's probability, in the order prob_levels names
     assert report["prob_levels"] == [4, 3, 2, 1]
     assert report["probs"] == [pytest.approx([s.probs[lv] for lv in (4, 3, 2, 1)], abs=1e-5) for s in scored]
+
+
+def _one_set(gold: list[int], pred: list[int], queries: list[str] | None) -> dict:
+    report = {"gold": gold, "pred": pred}
+    if queries is not None:
+        report["query_keys"] = queries
+    return {"sets": {"real": report}}
+
+
+def test_paired_differences_resample_whole_queries_when_both_reports_name_them():
+    gold = [4, 1] * 20
+    queries = [f"q{i // 4}" for i in range(40)]  # ten queries of four pairs
+    right_on_even_queries = [g if (i // 4) % 2 == 0 else 5 - g for i, g in enumerate(gold)]
+    row = paired_differences({"baseline": _one_set(gold, [4] * 40, queries), "sft": _one_set(gold, right_on_even_queries, queries)})[0]
+    qlo, qhi = row["macro_f1_diff_ci90_by_query"]
+    lo, hi = row["macro_f1_diff_ci90"]
+    assert qlo <= row["macro_f1_diff"] <= qhi and qhi - qlo > hi - lo
+    without = paired_differences({"baseline": _one_set(gold, [4] * 40, None), "sft": _one_set(gold, right_on_even_queries, queries)})
+    assert "macro_f1_diff_ci90_by_query" not in without[0]  # only when both reports name the queries

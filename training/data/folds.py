@@ -54,6 +54,16 @@ def pair_key(pair: LabeledPair) -> str:
     return hashlib.sha256(f"{normal_query(pair.query)}\x1f{pair.product.id}".encode()).hexdigest()[:16]
 
 
+def query_key(query: str) -> str:
+    """A short, stable identity of a query (its normalised form), as eval files record it per pair so a
+    comparison can resample whole queries (`relevance.metrics.query_interval`) without storing the text.
+
+    >>> query_key("iPhone  13 case") == query_key("iphone 13 case"), len(query_key("iphone 13 case"))
+    (True, 16)
+    """
+    return hashlib.sha256(normal_query(query).encode()).hexdigest()[:16]
+
+
 def select_fold(pairs: list[LabeledPair], fold: tuple[int, int] | None) -> list[LabeledPair]:
     """The pairs whose query falls in `fold` (all of them for None)."""
     if fold is None:
