@@ -11,7 +11,7 @@ import pytest
 from relevance.datasets.jsonl import save_jsonl
 from relevance.metrics import classification_report
 from relevance.types import LabeledPair, Product
-from training.data.folds import pair_key
+from training.data.folds import pair_key, query_key
 from training.pooled import PoolError, pool_runs, pooled_markdown
 from training.run import RunLayout
 
@@ -27,7 +27,7 @@ def _run(root: Path, name: str, held_out: list[LabeledPair], trained: list[Label
     for stage, pred in preds.items():
         report = {
             "gold": [p.level for p in held_out], "pred": pred, "pair_keys": [pair_key(p) for p in held_out],
-            "gold_probs": [0.5] * len(held_out),
+            "query_keys": [query_key(p.query) for p in held_out], "gold_probs": [0.5] * len(held_out),
         }
         (layout.eval_dir / f"{stage}.json").write_text(json.dumps({"sets": {"esci-select": report}}))
     return layout.root
@@ -45,6 +45,9 @@ def test_pooled_metrics_are_those_of_the_concatenated_folds(tmp_path):
     assert row["macro_f1"] == round(sft["macro_f1"], 4) and row["n_per_class"] == "4/3/0/2"
     assert row["gold_nll"] == round(-math.log(0.5), 4)
     assert [(p["stage"], p["against"], p["n"]) for p in result["paired"]] == [("sft", "baseline", 9)]
+    # the folds' query keys travel with the pooled pairs: intervals over whole queries too
+    assert result["stages"]["sft"]["queries"] == 9 and len(row["macro_f1_ci90_by_query"]) == 2
+    assert len(result["paired"][0]["macro_f1_diff_ci90_by_query"]) == 2
     assert "n = 9" in pooled_markdown(result)
 
 
