@@ -1,4 +1,4 @@
-"""The `taosr1` command: serve, prepare, index build, eval, batch score, data synth, train, publish, export.
+"""The `taosr1` command: serve, prepare, index build, eval, compare, batch score, data synth, train, publish, export, soup.
 
 A thin layer over the packages: it parses arguments, builds Settings, and calls one function
 per subcommand. Results meant for scripts go to stdout as JSON; progress goes to stderr.
