@@ -132,7 +132,7 @@ def bootstrap_interval(
     say whether one model beats another on ~100 pairs.
 
     With `groups` (each pair's query) it resamples whole queries instead of pairs (a cluster
-    bootstrap): the products of one query share its wording, its page and often one labeller, so
+    bootstrap): the products of one query share its wording and its page, so
     they are not independent draws, and a set of 1,000 pairs over 50 queries says about as much
     about unseen queries as its 50 queries do. Use it for files with many products per query.
 
